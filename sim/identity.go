@@ -1,0 +1,34 @@
+package sim
+
+import "fmt"
+
+// Identity derivations for a UE without an ISIM, 3GPP TS 23.003 §13.
+
+// HomeDomain is the home network domain name derived from the IMSI,
+// TS 23.003 §13.2: "ims.mnc<MNC>.mcc<MCC>.3gppnetwork.org", a 2-digit MNC
+// padded with a leading zero to 3 digits.
+func HomeDomain(mcc, mnc string) string {
+	if len(mnc) == 2 {
+		mnc = "0" + mnc
+	}
+	return fmt.Sprintf("ims.mnc%s.mcc%s.3gppnetwork.org", mnc, mcc)
+}
+
+// DerivedIMPI is the private user identity derived from the IMSI,
+// TS 23.003 §13.3: "<IMSI>@<home domain>".
+func DerivedIMPI(imsi, mcc, mnc string) string { return imsi + "@" + HomeDomain(mcc, mnc) }
+
+// TemporaryIMPU is the temporary public user identity derived from the IMSI,
+// TS 23.003 §13.4B: "sip:<IMSI>@<home domain>".
+func TemporaryIMPU(imsi, mcc, mnc string) string { return "sip:" + imsi + "@" + HomeDomain(mcc, mnc) }
+
+// SplitIMSI splits an IMSI into MCC and MNC given the MNC length from EF_AD.
+func SplitIMSI(imsi string, mncLen int) (mcc, mnc string, err error) {
+	if mncLen != 2 && mncLen != 3 {
+		return "", "", fmt.Errorf("MNC length %d, want 2 or 3", mncLen)
+	}
+	if len(imsi) < 3+mncLen {
+		return "", "", fmt.Errorf("IMSI %q is shorter than MCC and MNC", imsi)
+	}
+	return imsi[:3], imsi[3 : 3+mncLen], nil
+}
