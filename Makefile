@@ -1,0 +1,70 @@
+# imslab — two commands do all set-up on a fresh Debian machine:
+#   make demo    the lab, end to end (for now: the SIM, read and authenticated as a phone does)
+#   make test    the whole suite: vet, staticcheck, unit tests, short fuzz runs, integration tests
+# Both install the Debian packages they need (only when missing) and staticcheck.
+
+SHELL       := /bin/bash
+GO          ?= go
+GOBIN       := $(shell $(GO) env GOPATH)/bin
+STATICCHECK := $(GOBIN)/staticcheck
+STATICCHECK_VERSION := v0.7.0
+# Debian packages: cgo toolchain for PC/SC, pcscd with the vpcd virtual reader, pcsc-tools (pcsc_scan).
+DEB_PKGS    := gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools
+FUZZTIME    ?= 5s
+BIN         := bin/imslab
+
+.PHONY: all build deps test vet staticcheck unit fuzz demo bench clean
+
+all: build
+
+build: deps
+	$(GO) build -o $(BIN) ./cmd/imslab
+
+# Install the Debian packages that are missing (as root, without questions).
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing — run: sudo apt-get install -y$$missing" >&2; exit 1; fi; \
+	  echo "installing Debian packages:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq </dev/null && apt-get install -y -qq --no-install-recommends $$missing </dev/null; \
+	fi
+
+$(STATICCHECK):
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+test: deps vet staticcheck unit fuzz
+	@echo "make test: all passed"
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+
+staticcheck: $(STATICCHECK)
+	$(STATICCHECK) ./...
+
+# Unit and integration tests (the integration tests start their own pcscd and
+# vpcd; with CI set, a missing peer fails instead of skipping).
+unit:
+	$(GO) test -race -count=1 -timeout 10m ./...
+
+# A short run of every fuzz target (the seed corpus already runs in `unit`).
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+	  pkg=./$$(dirname $$f); \
+	  for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/func //'); do \
+	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
+	    $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$pkg >/dev/null || { $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=1x $$pkg; exit 1; }; \
+	  done; \
+	done
+
+demo: build
+	./$(BIN) demo
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+clean:
+	rm -rf bin

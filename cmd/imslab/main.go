@@ -1,0 +1,54 @@
+// Command imslab is the one binary of the lab: each subcommand builds a
+// service's configuration and runs it (imslab sim ..., later hss, scscf,
+// pcscf, ue, epc, demo).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRoot().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "imslab:", err)
+		var ee *exitError
+		if errors.As(err, &ee) {
+			stop()
+			os.Exit(ee.code)
+		}
+		stop()
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	var verbose bool
+	root := &cobra.Command{
+		Use:           "imslab",
+		Short:         "A small, real IMS core and a simulated 4G phone",
+		Long:          "imslab: VoLTE is SIP. A SIM, an HSS, P-CSCF and S-CSCF, and UEs, with real protocols on real sockets.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log protocol events (debug level) to stderr")
+	root.AddCommand(newSimCmd(func() *slog.Logger { return newLogger(verbose) }), newDemoCmd())
+	return root
+}
+
+// newLogger logs to stderr, at debug level with -v.
+func newLogger(verbose bool) *slog.Logger {
+	lvl := slog.LevelInfo
+	if verbose {
+		lvl = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+}
