@@ -214,7 +214,11 @@ func DecodeMSISDN(rec []byte) (alpha, number string, err error) {
 		return "", "", efErr("EF_MSISDN", "record length %d, want at least 14", len(rec))
 	}
 	x := len(rec) - 14
-	alpha = strings.TrimRight(string(rec[:x]), "\xff")
+	a := rec[:x]
+	for len(a) > 0 && a[len(a)-1] == 0xFF {
+		a = a[:len(a)-1]
+	}
+	alpha = string(a)
 	n := int(rec[x])
 	if n == 0xFF || n == 0 {
 		return alpha, "", nil

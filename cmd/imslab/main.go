@@ -19,12 +19,15 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newRoot().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "imslab:", err)
 		var ee *exitError
 		if errors.As(err, &ee) {
+			if !ee.quiet {
+				fmt.Fprintln(os.Stderr, "imslab:", err)
+			}
 			stop()
 			os.Exit(ee.code)
 		}
+		fmt.Fprintln(os.Stderr, "imslab:", err)
 		stop()
 		os.Exit(1)
 	}

@@ -18,8 +18,9 @@ import (
 
 // exitError carries a process exit code other than 1.
 type exitError struct {
-	code int
-	err  error
+	code  int
+	err   error
+	quiet bool // the command already explained it on standard output
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
@@ -30,7 +31,7 @@ func newSimCmd(logger func() *slog.Logger) *cobra.Command {
 		Use:   "sim",
 		Short: "The SIM: make a card file, read a card as a phone does, authenticate, serve a virtual card",
 	}
-	c.AddCommand(newSimNewCmd(), newSimReadCmd(logger), newSimAuthCmd(logger), newSimVcardCmd(logger))
+	c.AddCommand(newSimNewCmd(), newSimReadCmd(logger), newSimAuthCmd(logger), newSimVectorCmd(), newSimVcardCmd(logger))
 	return c
 }
 
@@ -251,13 +252,13 @@ func printAuth(w io.Writer, asJSON bool, res *sim.AuthResult, err error) error {
 				fmt.Fprintf(w, "Kc   %s\n", o.Kc)
 			}
 		case "sync_failure":
-			fmt.Fprintf(w, "SYNC FAILURE: the card found the SQN in AUTN not fresh (replayed, or the network is behind).\nAUTS %s\n(send it to the network: it resynchronises its SQN from it, TS 33.102 §6.3.5)\n", o.AUTS)
+			fmt.Fprintf(w, "SYNC FAILURE: the card did not accept the SQN in AUTN (replayed, too old, or too far ahead of its own).\nAUTS %s\n(send it to the network: it resynchronises its SQN from it, TS 33.102 §6.3.5)\n", o.AUTS)
 		case "mac_failure":
 			fmt.Fprintf(w, "MAC FAILURE: the network failed authentication. The card computed a different MAC:\nthe challenge was not made with this card's K/OPc. A phone rejects such a network.\n")
 		}
 	}
 	if code != 0 {
-		return &exitError{code: code, err: errors.New(o.Error)}
+		return &exitError{code: code, err: errors.New(o.Error), quiet: true}
 	}
 	return nil
 }
