@@ -398,3 +398,14 @@ func TestProfileValidation(t *testing.T) {
 		t.Errorf("OPc from OP = %x, %v", opc, err)
 	}
 }
+
+// The ATR's check byte TCK makes T0..TCK XOR to zero (ISO 7816-3 §8.2.5).
+func TestATRCheckByte(t *testing.T) {
+	var x byte
+	for _, c := range newCard(t, false, "").ATR()[1:] {
+		x ^= c
+	}
+	if x != 0 {
+		t.Errorf("ATR check byte wrong: XOR of T0..TCK = %02X", x)
+	}
+}
