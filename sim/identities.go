@@ -2,6 +2,8 @@ package sim
 
 import (
 	"context"
+	"fmt"
+	"strings"
 )
 
 // Source says where a value came from.
@@ -182,9 +184,43 @@ func hasService(list []int, n int) bool {
 	return false
 }
 
-func (a App) String() string {
-	if a == AppISIM {
-		return "ISIM"
+// String renders the identities for a person, each with its source.
+func (id *Identities) String() string {
+	var sb strings.Builder
+	w := func(k, v string, src Source) {
+		if src != "" {
+			fmt.Fprintf(&sb, "%-12s %s   [%s]\n", k, v, src)
+		} else {
+			fmt.Fprintf(&sb, "%-12s %s\n", k, v)
+		}
 	}
-	return "USIM"
+	w("ICCID", id.ICCID, "EF_ICCID")
+	w("IMSI", id.IMSI, "USIM EF_IMSI")
+	w("MCC", id.MCC, "IMSI")
+	w("MNC", id.MNC, "IMSI, length from EF_AD")
+	if id.MSISDN != "" {
+		w("MSISDN", id.MSISDN, "USIM EF_MSISDN")
+	} else {
+		w("MSISDN", "(none)", "USIM EF_MSISDN")
+	}
+	w("IMPI", id.IMPI, id.IMPISource)
+	for i, u := range id.IMPUs {
+		k := ""
+		if i == 0 {
+			k = "IMPU"
+		}
+		w(k, u, id.IMPUSource)
+	}
+	w("Home domain", id.Domain, id.DomainSrc)
+	if len(id.PCSCF) == 0 {
+		w("P-CSCF", "(none)", id.PCSCFSource)
+	}
+	for i, a := range id.PCSCF {
+		k := ""
+		if i == 0 {
+			k = "P-CSCF"
+		}
+		w(k, a, id.PCSCFSource)
+	}
+	return sb.String()
 }

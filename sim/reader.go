@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/imslab/imslab/internal/aka"
 )
@@ -56,6 +55,13 @@ const (
 	AppUSIM App = iota
 	AppISIM
 )
+
+func (a App) String() string {
+	if a == AppISIM {
+		return "ISIM"
+	}
+	return "USIM"
+}
 
 // Reader is the phone side of the card: it selects applications, reads the
 // files a phone reads, verifies the PIN and runs AUTHENTICATE, over any
@@ -354,45 +360,4 @@ func lvs(b []byte) ([][]byte, error) {
 		b = b[1+n:]
 	}
 	return out, nil
-}
-
-// String renders the identities for a person, each with its source.
-func (id *Identities) String() string {
-	var sb strings.Builder
-	w := func(k, v string, src Source) {
-		if src != "" {
-			fmt.Fprintf(&sb, "%-12s %s   [%s]\n", k, v, src)
-		} else {
-			fmt.Fprintf(&sb, "%-12s %s\n", k, v)
-		}
-	}
-	w("ICCID", id.ICCID, "EF_ICCID")
-	w("IMSI", id.IMSI, "USIM EF_IMSI")
-	w("MCC", id.MCC, "IMSI")
-	w("MNC", id.MNC, "IMSI, length from EF_AD")
-	if id.MSISDN != "" {
-		w("MSISDN", id.MSISDN, "USIM EF_MSISDN")
-	} else {
-		w("MSISDN", "(none)", "USIM EF_MSISDN")
-	}
-	w("IMPI", id.IMPI, id.IMPISource)
-	for i, u := range id.IMPUs {
-		k := ""
-		if i == 0 {
-			k = "IMPU"
-		}
-		w(k, u, id.IMPUSource)
-	}
-	w("Home domain", id.Domain, id.DomainSrc)
-	if len(id.PCSCF) == 0 {
-		w("P-CSCF", "(none)", id.PCSCFSource)
-	}
-	for i, a := range id.PCSCF {
-		k := ""
-		if i == 0 {
-			k = "P-CSCF"
-		}
-		w(k, a, id.PCSCFSource)
-	}
-	return sb.String()
 }
