@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/imslab/imslab/testbed/labtest"
 )
 
 // echoATR is a UICC ATR (T=0 and T=1, TS 102 221 §6.3).
@@ -67,24 +69,6 @@ func mustHex(s string) []byte {
 		panic(err)
 	}
 	return b
-}
-
-// lockedBuf collects log output from several goroutines.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // fakeVPCD plays vpcd's side of the protocol: it listens, and the card dials.
@@ -171,14 +155,14 @@ func runVPCD(t *testing.T, v *VPCD) (stop func()) {
 	return stop
 }
 
-func testLogger(buf *lockedBuf) *slog.Logger {
+func testLogger(buf *labtest.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 func TestVPCDServesCard(t *testing.T) {
 	srv := newFakeVPCD(t)
 	card := &echoCard{}
-	var logs lockedBuf
+	var logs labtest.Buffer
 	runVPCD(t, &VPCD{Addr: srv.ln.Addr().String(), Card: card, Log: testLogger(&logs), RetryInterval: 20 * time.Millisecond})
 	c := srv.accept()
 
@@ -219,7 +203,7 @@ func TestVPCDServesCard(t *testing.T) {
 
 func TestVPCDReconnectsAfterClose(t *testing.T) {
 	srv := newFakeVPCD(t)
-	var logs lockedBuf
+	var logs labtest.Buffer
 	runVPCD(t, &VPCD{Addr: srv.ln.Addr().String(), Card: &echoCard{}, Log: testLogger(&logs), RetryInterval: 20 * time.Millisecond})
 	c := srv.accept()
 	exchange(t, c, []byte{vpcdGetATR}, true)
@@ -278,7 +262,7 @@ func TestVPCDWaitsForServer(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 
-	var logs lockedBuf
+	var logs labtest.Buffer
 	stop := runVPCD(t, &VPCD{Addr: addr, Card: &echoCard{}, Log: testLogger(&logs), RetryInterval: 20 * time.Millisecond})
 	time.Sleep(150 * time.Millisecond) // several retries
 	ln, err = net.Listen("tcp", addr)

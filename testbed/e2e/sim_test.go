@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,25 +16,8 @@ import (
 	"github.com/imslab/imslab/internal/aka"
 	"github.com/imslab/imslab/internal/pcsctest"
 	"github.com/imslab/imslab/sim"
+	"github.com/imslab/imslab/testbed/labtest"
 )
-
-// lockedBuffer collects a child's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // The software card served by `imslab sim vcard` through a private pcscd and
 // its vpcd reader: read through the PC/SC backend it gives the same
@@ -60,7 +42,7 @@ func TestSimThroughPCSC(t *testing.T) {
 	}
 
 	// imslab sim vcard, a separate process, inserts the card into the reader.
-	vcardOut := &lockedBuffer{}
+	vcardOut := &labtest.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	vcard := exec.CommandContext(ctx, imslabBin, "sim", "vcard", "--card", served, "--vpcd", d.VPCDAddr, "-v")
