@@ -179,16 +179,3 @@ func TestDIR_TS102221(t *testing.T) {
 		t.Errorf("DecodeDIRRecord = %+v %v %v", app, ok, err)
 	}
 }
-
-// TS 23.003 §13.2-13.4B: derived identities, 2-digit MNC padded to 3.
-func TestDerivedIdentities_TS23003(t *testing.T) {
-	if got := HomeDomain("234", "15"); got != "ims.mnc015.mcc234.3gppnetwork.org" {
-		t.Errorf("HomeDomain = %s", got)
-	}
-	if got := DerivedIMPI("234150999999999", "234", "15"); got != "234150999999999@ims.mnc015.mcc234.3gppnetwork.org" {
-		t.Errorf("DerivedIMPI = %s", got)
-	}
-	if got := TemporaryIMPU("310150123456789", "310", "150"); got != "sip:310150123456789@ims.mnc150.mcc310.3gppnetwork.org" {
-		t.Errorf("TemporaryIMPU = %s", got)
-	}
-}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/imslab/imslab/internal/ident"
 )
 
 // Source says where a value came from.
@@ -81,7 +83,7 @@ func (r *Reader) ReadIdentities(ctx context.Context) (*Identities, error) {
 	if err != nil {
 		return nil, err
 	}
-	if id.MCC, id.MNC, err = SplitIMSI(id.IMSI, mncLen); err != nil {
+	if id.MCC, id.MNC, err = ident.SplitIMSI(id.IMSI, mncLen); err != nil {
 		return nil, err
 	}
 	if b, err = r.readBinary(ctx, FidUST); err != nil {
@@ -107,9 +109,9 @@ func (r *Reader) ReadIdentities(ctx context.Context) (*Identities, error) {
 			return nil, err
 		}
 	} else {
-		id.Domain, id.DomainSrc = HomeDomain(id.MCC, id.MNC), FromIMSI
-		id.IMPI, id.IMPISource = DerivedIMPI(id.IMSI, id.MCC, id.MNC), FromIMSI
-		id.IMPUs, id.IMPUSource = []string{TemporaryIMPU(id.IMSI, id.MCC, id.MNC)}, FromIMSI
+		id.Domain, id.DomainSrc = ident.HomeDomain(id.MCC, id.MNC), FromIMSI
+		id.IMPI, id.IMPISource = ident.IMPI(id.IMSI, id.MCC, id.MNC), FromIMSI
+		id.IMPUs, id.IMPUSource = []string{ident.TemporaryIMPU(id.IMSI, id.MCC, id.MNC)}, FromIMSI
 		id.PCSCFSource = FromNowhere
 	}
 	return id, nil

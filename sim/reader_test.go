@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"github.com/imslab/imslab/internal/cardfile"
+
 	"bytes"
 	"context"
 	"errors"
@@ -53,7 +55,7 @@ func TestReadIdentitiesDerived(t *testing.T) {
 		{"310150123456789", 3, "ims.mnc150.mcc310.3gppnetwork.org"},
 		{"234150999999999", 2, "ims.mnc015.mcc234.3gppnetwork.org"},
 	} {
-		p, err := NewProfile(NewProfileOptions{IMSI: tc.imsi, MNCLength: tc.mncLen})
+		p, err := cardfile.New(cardfile.Options{IMSI: tc.imsi, MNCLength: tc.mncLen})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"github.com/imslab/imslab/internal/cardfile"
+
 	"bytes"
 	"context"
 	"log/slog"
@@ -22,7 +24,7 @@ var softATR = [...]byte{0x3B, 0x9F, 0x96, 0x80, 0x1F, 0xC7, 0x80, 0x31, 0xE0, 0x
 // TS 31.102 and TS 31.103 say. It is safe for concurrent use.
 type SoftCard struct {
 	mu       sync.Mutex
-	p        *Profile
+	p        *cardfile.Card
 	path     string // card file to keep state in; "" for none
 	log      *slog.Logger
 	mil      *aka.Milenage
@@ -45,7 +47,7 @@ type SoftCardOption func(*SoftCard)
 func WithLogger(l *slog.Logger) SoftCardOption { return func(c *SoftCard) { c.log = l } }
 
 // NewSoftCard builds a card from a profile; its state lives in memory only.
-func NewSoftCard(p *Profile, opts ...SoftCardOption) (*SoftCard, error) {
+func NewSoftCard(p *cardfile.Card, opts ...SoftCardOption) (*SoftCard, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -71,7 +73,7 @@ func NewSoftCard(p *Profile, opts ...SoftCardOption) (*SoftCard, error) {
 // OpenSoftCard loads a card file; the card writes its state (SQN array, PIN
 // tries) back into that file whenever it changes, as a real card keeps it.
 func OpenSoftCard(path string, opts ...SoftCardOption) (*SoftCard, error) {
-	p, err := LoadProfile(path)
+	p, err := cardfile.Load(path)
 	if err != nil {
 		return nil, err
 	}
@@ -83,8 +85,8 @@ func OpenSoftCard(path string, opts ...SoftCardOption) (*SoftCard, error) {
 	return c, nil
 }
 
-// Profile returns a copy of the card's description with its current state.
-func (c *SoftCard) Profile() Profile {
+// cardfile.Card returns a copy of the card's description with its current state.
+func (c *SoftCard) Profile() cardfile.Card {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := *c.p
@@ -213,7 +215,7 @@ func (c *SoftCard) saveLocked() error {
 	if c.path == "" {
 		return nil
 	}
-	if err := SaveState(c.path, c.p.State); err != nil {
+	if err := cardfile.SaveState(c.path, c.p.State); err != nil {
 		c.saveErr = err
 		c.log.Error("card state not saved", "file", c.path, "err", err)
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/imslab/imslab/internal/aka"
+	"github.com/imslab/imslab/internal/cardfile"
 )
 
 // verify implements VERIFY PIN for PIN1 (key reference 01), TS 102 221
@@ -38,8 +39,8 @@ func (c *SoftCard) verify(cmd Command) ([]byte, SW) {
 	want := pinBlock(c.p.PIN)
 	if bytes.Equal(cmd.Data, want) {
 		c.verified = true
-		if st.PINTriesLeft != PINTries {
-			st.PINTriesLeft = PINTries
+		if st.PINTriesLeft != cardfile.PINTries {
+			st.PINTriesLeft = cardfile.PINTries
 			_ = c.saveLocked()
 		}
 		return nil, SWOK

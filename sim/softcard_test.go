@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"github.com/imslab/imslab/internal/cardfile"
+
 	"bytes"
 	"context"
 	"errors"
@@ -18,9 +20,9 @@ const (
 	testOPc = "cd63cb71954a9f4e48a5994e37a02baf"
 )
 
-func testProfile(t testing.TB, isim bool, pin string) *Profile {
+func testProfile(t testing.TB, isim bool, pin string) *cardfile.Card {
 	t.Helper()
-	p, err := NewProfile(NewProfileOptions{ICCID: "8988211000000000011", IMSI: "001010000000001", K: testK, OPc: testOPc,
+	p, err := cardfile.New(cardfile.Options{ICCID: "8988211000000000011", IMSI: "001010000000001", K: testK, OPc: testOPc,
 		MSISDN: "+15550001", PIN: pin, ISIM: isim, MNCLength: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -361,41 +363,6 @@ func TestStateKeptInCardFile(t *testing.T) {
 	var sf *SyncFailureError
 	if _, err := r2.Authenticate(ctx, AppUSIM, rand, autn); !errors.As(err, &sf) {
 		t.Fatalf("replay after reopening the card: %v, want a sync failure", err)
-	}
-}
-
-func TestProfileValidation(t *testing.T) {
-	base := testProfile(t, true, "")
-	for _, tc := range []struct {
-		name string
-		mod  func(p *Profile)
-	}{
-		{"short K", func(p *Profile) { p.K = "00" }},
-		{"K not hex", func(p *Profile) { p.K = strings.Repeat("zz", 16) }},
-		{"no OP nor OPc", func(p *Profile) { p.OPc = "" }},
-		{"both OP and OPc", func(p *Profile) { p.OP = testOPc }},
-		{"bad AMF", func(p *Profile) { p.AMF = "80" }},
-		{"bad IMSI", func(p *Profile) { p.IMSI = "00101abc" }},
-		{"bad MNC length", func(p *Profile) { p.MNCLength = 4 }},
-		{"bad PIN", func(p *Profile) { p.PIN = "12" }},
-		{"IMPU not a URI", func(p *Profile) { p.ISIM.IMPUs = []string{"alice"} }},
-		{"bad P-CSCF", func(p *Profile) { p.ISIM.PCSCF = []string{"not an address"} }},
-		{"SEQ array size", func(p *Profile) { p.State.SEQ = []uint64{1} }},
-	} {
-		p := *base
-		is := *base.ISIM
-		p.ISIM = &is
-		tc.mod(&p)
-		if err := p.Validate(); err == nil {
-			t.Errorf("%s: accepted", tc.name)
-		}
-	}
-	// OP instead of OPc: OPc is derived (TS 35.208 set 1: OP cdc202d5...).
-	p := *base
-	p.OPc, p.OP = "", "cdc202d5123e20f62b6d676ac72cb318"
-	_, opc, _, err := p.Keys()
-	if err != nil || !bytes.Equal(opc, unhex(t, testOPc)) {
-		t.Errorf("OPc from OP = %x, %v", opc, err)
 	}
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/imslab/imslab/internal/cardfile"
+
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -59,7 +61,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string) error {
 	d := &demo{w: w}
 	cardPath := filepath.Join(dir, "alice.card.yaml")
 	d.say("Make a SIM for Alice (USIM + ISIM), written to %s", cardPath)
-	p, err := sim.NewProfile(sim.NewProfileOptions{IMSI: "001010000000001", MSISDN: "+15550001", ISIM: true, PCSCF: []string{"127.0.0.1"}})
+	p, err := cardfile.New(cardfile.Options{IMSI: "001010000000001", MSISDN: "+15550001", ISIM: true, PCSCF: []string{"127.0.0.1"}})
 	if err != nil {
 		return fmt.Errorf("step %d: %w", d.step, err)
 	}

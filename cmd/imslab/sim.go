@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/imslab/imslab/internal/cardfile"
+
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -36,7 +38,7 @@ func newSimCmd(logger func() *slog.Logger) *cobra.Command {
 }
 
 func newSimNewCmd() *cobra.Command {
-	var o sim.NewProfileOptions
+	var o cardfile.Options
 	var out string
 	var force bool
 	c := &cobra.Command{
@@ -56,7 +58,7 @@ software card runs from and what the HSS imports: one source of truth.`,
 			if _, err := os.Stat(out); err == nil && !force {
 				return fmt.Errorf("%s exists: it may hold a card's keys and state; use --force to overwrite it", out)
 			}
-			p, err := sim.NewProfile(o)
+			p, err := cardfile.New(o)
 			if err != nil {
 				return err
 			}

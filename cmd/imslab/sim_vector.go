@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/imslab/imslab/internal/cardfile"
+
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -11,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imslab/imslab/internal/aka"
-	"github.com/imslab/imslab/sim"
 )
 
 // newSimVectorCmd computes, from a card file, the authentication vector the
@@ -31,7 +32,7 @@ HSS does (TS 33.102 §6.3.2): AUTN = SQN⊕AK ‖ AMF ‖ MAC-A. Feed RAND and A
 			if card == "" {
 				return fmt.Errorf("--card CARD.yaml is required")
 			}
-			p, err := sim.LoadProfile(card)
+			p, err := cardfile.Load(card)
 			if err != nil {
 				return err
 			}

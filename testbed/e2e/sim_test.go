@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"github.com/imslab/imslab/internal/cardfile"
+
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -144,7 +146,7 @@ func TestSimThroughPCSC(t *testing.T) {
 		_ = vcard.Process.Signal(syscall.SIGKILL)
 		t.Fatal("imslab sim vcard did not exit on SIGINT")
 	}
-	p, err := sim.LoadProfile(served)
+	p, err := cardfile.Load(served)
 	if err != nil {
 		t.Fatal(err)
 	}

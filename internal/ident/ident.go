@@ -1,8 +1,7 @@
-package sim
+// Package ident derives IMS identities from the IMSI, 3GPP TS 23.003 §13.
+package ident
 
 import "fmt"
-
-// Identity derivations for a UE without an ISIM, 3GPP TS 23.003 §13.
 
 // HomeDomain is the home network domain name derived from the IMSI,
 // TS 23.003 §13.2: "ims.mnc<MNC>.mcc<MCC>.3gppnetwork.org", a 2-digit MNC
@@ -14,9 +13,9 @@ func HomeDomain(mcc, mnc string) string {
 	return fmt.Sprintf("ims.mnc%s.mcc%s.3gppnetwork.org", mnc, mcc)
 }
 
-// DerivedIMPI is the private user identity derived from the IMSI,
+// IMPI is the private user identity derived from the IMSI,
 // TS 23.003 §13.3: "<IMSI>@<home domain>".
-func DerivedIMPI(imsi, mcc, mnc string) string { return imsi + "@" + HomeDomain(mcc, mnc) }
+func IMPI(imsi, mcc, mnc string) string { return imsi + "@" + HomeDomain(mcc, mnc) }
 
 // TemporaryIMPU is the temporary public user identity derived from the IMSI,
 // TS 23.003 §13.4B: "sip:<IMSI>@<home domain>".

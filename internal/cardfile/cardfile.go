@@ -1,4 +1,7 @@
-package sim
+// Package cardfile reads and writes the card description file (YAML) that
+// `imslab sim new` writes: the software card runs from it and the HSS imports
+// it, so a subscriber's keys and identities are written down once.
+package cardfile
 
 import (
 	"bytes"
@@ -7,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,13 +18,14 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/imslab/imslab/internal/aka"
+	"github.com/imslab/imslab/internal/ident"
 )
 
-// Profile is the card description file (YAML): what is written into a card
+// Card is the card description file (YAML): what is written into a card
 // and, imported by the HSS, what the network knows of the subscriber. It is
 // the one source of truth for subscriber data. The software card also keeps
 // its own memory (SQN array, PIN retry counter) in it under "state".
-type Profile struct {
+type Card struct {
 	ICCID     string `yaml:"iccid"`
 	IMSI      string `yaml:"imsi"`
 	K         string `yaml:"k"`
@@ -59,7 +64,7 @@ const DefaultAMF = "8000"
 
 // Keys returns K, OPc (computed from OP when only OP is given, TS 35.206 §4.1)
 // and AMF, checked.
-func (p *Profile) Keys() (k, opc []byte, amf uint16, err error) {
+func (p *Card) Keys() (k, opc []byte, amf uint16, err error) {
 	k, err = hexField("k", p.K, aka.KeyLen)
 	if err != nil {
 		return nil, nil, 0, err
@@ -106,7 +111,7 @@ func allDigits(s string) bool {
 }
 
 // Validate checks the profile and fills the state defaults.
-func (p *Profile) Validate() error {
+func (p *Card) Validate() error {
 	if !allDigits(p.ICCID) || len(p.ICCID) < 18 || len(p.ICCID) > 20 {
 		return fmt.Errorf("card file: iccid %q must be 18 to 20 digits", p.ICCID)
 	}
@@ -122,10 +127,8 @@ func (p *Profile) Validate() error {
 	if p.OP != "" && p.OPc != "" {
 		return errors.New("card file: give either op or opc, not both")
 	}
-	if p.MSISDN != "" {
-		if _, err := EncodeMSISDN("", p.MSISDN); err != nil {
-			return fmt.Errorf("card file: msisdn %q: %w", p.MSISDN, err)
-		}
+	if p.MSISDN != "" && (!allDigits(strings.TrimPrefix(p.MSISDN, "+")) || len(strings.TrimPrefix(p.MSISDN, "+")) > 20) {
+		return fmt.Errorf("card file: msisdn %q must be digits, with an optional leading +, at most 20", p.MSISDN)
 	}
 	if p.PIN != "" && (!allDigits(p.PIN) || len(p.PIN) < 4 || len(p.PIN) > 8) {
 		return fmt.Errorf("card file: pin must be 4 to 8 digits (TS 102 221 §9.5.1)")
@@ -140,8 +143,8 @@ func (p *Profile) Validate() error {
 			}
 		}
 		for _, a := range p.ISIM.PCSCF {
-			if _, err := EncodePCSCF(a, 0); err != nil {
-				return fmt.Errorf("card file: %w", err)
+			if !validHost(a) {
+				return fmt.Errorf("card file: isim pcscf %q is neither an IP address nor a domain name", a)
 			}
 		}
 	}
@@ -157,13 +160,13 @@ func (p *Profile) Validate() error {
 	return nil
 }
 
-// LoadProfile reads and checks a card file.
-func LoadProfile(path string) (*Profile, error) {
+// Load reads and checks a card file.
+func Load(path string) (*Card, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading card file: %w", err)
 	}
-	var p Profile
+	var p Card
 	p.State.PINTriesLeft = PINTries
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -184,7 +187,7 @@ const header = `# imslab card description: a USIM/ISIM. The software card reads 
 `
 
 // Save writes the whole profile to path atomically (temporary file + rename).
-func (p *Profile) Save(path string) error {
+func (p *Card) Save(path string) error {
 	var buf bytes.Buffer
 	buf.WriteString(header)
 	enc := yaml.NewEncoder(&buf)
@@ -256,18 +259,18 @@ func writeAtomic(path string, b []byte) error {
 	return nil
 }
 
-// NewProfileOptions are the values `imslab sim new` takes; empty ones are
+// Options are the values `imslab sim new` takes; empty ones are
 // chosen at random (IMSI in the test PLMN 001/01).
-type NewProfileOptions struct {
+type Options struct {
 	ICCID, IMSI, K, OP, OPc, AMF, MSISDN, PIN string
 	MNCLength                                 int
 	ISIM                                      bool
 	PCSCF                                     []string
 }
 
-// NewProfile builds a card description, random where a value is not given.
-func NewProfile(o NewProfileOptions) (*Profile, error) {
-	p := &Profile{ICCID: o.ICCID, IMSI: o.IMSI, K: o.K, OP: o.OP, OPc: o.OPc, AMF: o.AMF,
+// New builds a card description, random where a value is not given.
+func New(o Options) (*Card, error) {
+	p := &Card{ICCID: o.ICCID, IMSI: o.IMSI, K: o.K, OP: o.OP, OPc: o.OPc, AMF: o.AMF,
 		MSISDN: o.MSISDN, MNCLength: o.MNCLength, PIN: o.PIN}
 	if p.MNCLength == 0 {
 		p.MNCLength = 2
@@ -299,7 +302,7 @@ func NewProfile(o NewProfileOptions) (*Profile, error) {
 			return nil, fmt.Errorf("imsi %q is shorter than MCC+MNC", p.IMSI)
 		}
 		mcc, mnc := p.IMSI[:3], p.IMSI[3:3+p.MNCLength]
-		domain := HomeDomain(mcc, mnc)
+		domain := ident.HomeDomain(mcc, mnc)
 		p.ISIM = &ISIM{
 			IMPI:   p.IMSI + "@" + domain,
 			Domain: domain,
@@ -348,4 +351,20 @@ func luhn(s string) string {
 		sum += d
 	}
 	return s + string(rune('0'+(10-sum%10)%10))
+}
+
+// validHost accepts an IP address or a domain name (letters, digits, '-', '.').
+func validHost(s string) bool {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return true
+	}
+	if s == "" || len(s) > 120 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
