@@ -8,8 +8,9 @@ GO          ?= go
 GOBIN       := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN)/staticcheck
 STATICCHECK_VERSION := v0.7.0
-# Debian packages: cgo toolchain for PC/SC, pcscd with the vpcd virtual reader, pcsc-tools (pcsc_scan).
-DEB_PKGS    := gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools
+# Debian packages: cgo toolchain for PC/SC, pcscd with the vpcd virtual reader, pcsc-tools (pcsc_scan),
+# tshark (the captures' decoding test), util-linux (unshare, for a private pcscd).
+DEB_PKGS    := gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools tshark util-linux
 FUZZTIME    ?= 5s
 BIN         := bin/imslab
 
@@ -29,6 +30,7 @@ deps:
 	  if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing — run: sudo apt-get install -y$$missing" >&2; exit 1; fi; \
 	  echo "installing Debian packages:$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
+	  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections; \
 	  apt-get update -qq </dev/null && apt-get install -y -qq --no-install-recommends $$missing </dev/null; \
 	fi
 

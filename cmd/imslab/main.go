@@ -43,7 +43,8 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log protocol events (debug level) to stderr")
-	root.AddCommand(newSimCmd(func() *slog.Logger { return newLogger(verbose) }), newDemoCmd())
+	logger := func() *slog.Logger { return newLogger(verbose) }
+	root.AddCommand(newSimCmd(logger), newHSSCmd(logger), newDemoCmd())
 	return root
 }
 

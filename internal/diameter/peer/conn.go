@@ -2,8 +2,8 @@ package peer
 
 import (
 	"bytes"
-	"encoding/binary"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +16,7 @@ import (
 	"github.com/fiorix/go-diameter/v4/diam"
 	"github.com/fiorix/go-diameter/v4/diam/avp"
 	"github.com/fiorix/go-diameter/v4/diam/datatype"
+	"github.com/imslab/imslab/internal/diameter"
 )
 
 // Conn is one transport connection to a Diameter peer.
@@ -206,25 +207,25 @@ func Decode(raw []byte, n *Node) (*diam.Message, uint32, error) {
 	}
 	req := h.CommandFlags&diam.RequestFlag != 0
 	if h.CommandFlags&0x0F != 0 || req && h.CommandFlags&diam.ErrorFlag != 0 {
-		return nil, ResultInvalidHdrBits, fmt.Errorf("invalid header flags %02x", h.CommandFlags)
+		return nil, diameter.ResultInvalidHdrBits, fmt.Errorf("invalid header flags %02x", h.CommandFlags)
 	}
 	if _, err := n.cfg.Dict.FindCommand(h.ApplicationID, h.CommandCode); err != nil {
 		if _, aerr := n.cfg.Dict.App(h.ApplicationID); aerr != nil && h.ApplicationID != 0 {
-			return nil, ResultApplicationUnsupported, fmt.Errorf("application %d not supported", h.ApplicationID)
+			return nil, diameter.ResultApplicationUnsupported, fmt.Errorf("application %d not supported", h.ApplicationID)
 		}
-		return nil, ResultCommandUnsupported, fmt.Errorf("command %d of application %d not supported", h.CommandCode, h.ApplicationID)
+		return nil, diameter.ResultCommandUnsupported, fmt.Errorf("command %d of application %d not supported", h.CommandCode, h.ApplicationID)
 	}
 	if err := checkAVPs(raw[diam.HeaderLength:]); err != nil {
-		return nil, ResultInvalidAVPLength, fmt.Errorf("decoding %s: %w", cmdName(h.CommandCode), err)
+		return nil, diameter.ResultInvalidAVPLength, fmt.Errorf("decoding %s: %w", cmdName(h.CommandCode), err)
 	}
 	m, err := readMessage(raw, n)
 	if err != nil {
-		code := uint32(ResultInvalidAVPValue)
+		code := uint32(diameter.ResultInvalidAVPValue)
 		switch s := err.Error(); {
 		case strings.Contains(s, "Not enough data"), strings.Contains(s, "length"):
-			code = ResultInvalidAVPLength
+			code = diameter.ResultInvalidAVPLength
 		case strings.Contains(s, "not found"), strings.Contains(s, "Could not find"):
-			code = ResultAVPUnsupported
+			code = diameter.ResultAVPUnsupported
 		}
 		return nil, code, fmt.Errorf("decoding %s: %w", cmdName(h.CommandCode), err)
 	}
@@ -296,15 +297,15 @@ func (c *Conn) receive(ctx context.Context, raw []byte) bool {
 	switch m.Header.CommandCode {
 	case cmdCE:
 		if c.client || c.isReady() {
-			_ = c.write(c.n.answer(m, ResultCommandUnsupported))
+			_ = c.write(c.n.answer(m, diameter.ResultCommandUnsupported))
 			return true
 		}
 		return c.gotCER(m)
 	case cmdDW:
-		_ = c.write(c.n.answer(m, ResultSuccess))
+		_ = c.write(c.n.answer(m, diameter.ResultSuccess))
 		return true
 	case cmdDP:
-		_ = c.write(c.n.answer(m, ResultSuccess))
+		_ = c.write(c.n.answer(m, diameter.ResultSuccess))
 		log.Info("diameter: peer disconnects (DPR)")
 		return false
 	}
@@ -315,9 +316,9 @@ func (c *Conn) receive(ctx context.Context, raw []byte) bool {
 	}
 	h, ok := c.n.handlers[[2]uint32{m.Header.ApplicationID, m.Header.CommandCode}]
 	if !ok {
-		code := uint32(ResultCommandUnsupported)
+		code := uint32(diameter.ResultCommandUnsupported)
 		if !c.n.supports(m.Header.ApplicationID) {
-			code = ResultApplicationUnsupported
+			code = diameter.ResultApplicationUnsupported
 		}
 		_ = c.write(c.n.answer(m, code))
 		return true
@@ -325,6 +326,13 @@ func (c *Conn) receive(ctx context.Context, raw []byte) bool {
 	c.hwg.Add(1)
 	go func() {
 		defer c.hwg.Done()
+		defer func() {
+			// A handler's bug answers DIAMETER_UNABLE_TO_COMPLY; the node goes on.
+			if r := recover(); r != nil {
+				log.Error("diameter: handler failed", "command", cmdName(m.Header.CommandCode), "panic", r)
+				_ = c.write(c.n.answer(m, diameter.ResultUnableToComply))
+			}
+		}()
 		if a := h(ctx, c, m); a != nil {
 			if err := c.write(a); err != nil {
 				log.Warn("diameter: answer not sent", "err", err)
@@ -349,20 +357,20 @@ func (c *Conn) isReady() bool {
 func (c *Conn) gotCER(m *diam.Message) bool {
 	host, realm := avpString(m, avp.OriginHost), avpString(m, avp.OriginRealm)
 	log := c.n.log.With("remote", c.nc.RemoteAddr().String(), "peer", host)
-	code := uint32(ResultSuccess)
+	code := uint32(diameter.ResultSuccess)
 	switch {
 	case host == "" || realm == "":
-		code = ResultMissingAVP
+		code = diameter.ResultMissingAVP
 	case len(c.n.allow) > 0 && !c.n.allow[host]:
-		code = ResultUnknownPeer
+		code = diameter.ResultUnknownPeer
 		log.Warn("diameter: CER from a peer not in the allow-list: DIAMETER_UNKNOWN_PEER, disconnecting")
 	case !c.n.commonApp(m):
-		code = ResultNoCommonApplication
+		code = diameter.ResultNoCommonApplication
 		log.Warn("diameter: CER with no application in common: DIAMETER_NO_COMMON_APPLICATION, disconnecting")
 	}
 	a := c.n.capabilities(c.n.answer(m, code), c.nc.LocalAddr())
 	_ = c.write(a)
-	if code != ResultSuccess {
+	if code != diameter.ResultSuccess {
 		c.fail(fmt.Errorf("CER refused with Result-Code %d", code))
 		return false
 	}
@@ -376,8 +384,8 @@ func (c *Conn) gotCER(m *diam.Message) bool {
 // gotCEA completes the client's capabilities exchange.
 func (c *Conn) gotCEA(m *diam.Message) bool {
 	code := resultCode(m)
-	if code != ResultSuccess {
-		c.fail(fmt.Errorf("the peer answered CER with Result-Code %d (%s)", code, resultName(code)))
+	if code != diameter.ResultSuccess {
+		c.fail(fmt.Errorf("the peer answered CER with Result-Code %d (%s)", code, diameter.ResultName(code, false)))
 		return false
 	}
 	c.PeerHost, c.PeerRealm = avpString(m, avp.OriginHost), avpString(m, avp.OriginRealm)

@@ -10,6 +10,7 @@ import (
 	"github.com/fiorix/go-diameter/v4/diam"
 	"github.com/fiorix/go-diameter/v4/diam/avp"
 	"github.com/fiorix/go-diameter/v4/diam/datatype"
+	"github.com/imslab/imslab/internal/diameter"
 )
 
 // addOrigin adds Origin-Host and Origin-Realm.
@@ -96,7 +97,7 @@ func (n *Node) capabilities(m *diam.Message, local net.Addr) *diam.Message {
 	m.NewAVP(avp.VendorID, avp.Mbit, 0, datatype.Unsigned32(0))
 	m.NewAVP(avp.ProductName, 0, 0, datatype.UTF8String(n.cfg.ProductName))
 	m.NewAVP(avp.OriginStateID, avp.Mbit, 0, datatype.Unsigned32(n.stateID))
-	m.NewAVP(avp.SupportedVendorID, avp.Mbit, 0, datatype.Unsigned32(Vendor3GPP))
+	m.NewAVP(avp.SupportedVendorID, avp.Mbit, 0, datatype.Unsigned32(diameter.Vendor3GPP))
 	for _, app := range n.cfg.Apps {
 		if app.Vendor == 0 {
 			m.NewAVP(avp.AuthApplicationID, avp.Mbit, 0, datatype.Unsigned32(app.ID))
@@ -197,20 +198,6 @@ func ResultCode(m *diam.Message) (code uint32, experimental bool) {
 		}
 	}
 	return 0, false
-}
-
-func resultName(code uint32) string {
-	switch code {
-	case ResultSuccess:
-		return "DIAMETER_SUCCESS"
-	case ResultUnknownPeer:
-		return "DIAMETER_UNKNOWN_PEER"
-	case ResultNoCommonApplication:
-		return "DIAMETER_NO_COMMON_APPLICATION"
-	case ResultMissingAVP:
-		return "DIAMETER_MISSING_AVP"
-	}
-	return fmt.Sprintf("%d", code)
 }
 
 func cmdName(code uint32) string {

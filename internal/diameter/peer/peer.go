@@ -20,30 +20,15 @@ import (
 
 	"github.com/fiorix/go-diameter/v4/diam"
 	"github.com/fiorix/go-diameter/v4/diam/dict"
+
+	"github.com/imslab/imslab/internal/diameter"
 )
 
-// Base protocol commands and result codes, RFC 6733 §3.1, §7.1.
+// Base protocol commands (RFC 6733 §3.1), and the largest message accepted.
 const (
-	cmdCE = 257
-	cmdDW = 280
-	cmdDP = 282
-
-	ResultSuccess                = 2001
-	ResultCommandUnsupported     = 3001
-	ResultUnableToDeliver        = 3002
-	ResultApplicationUnsupported = 3007
-	ResultInvalidHdrBits         = 3008
-	ResultInvalidAVPBits         = 3009
-	ResultUnknownPeer            = 3010
-	ResultAVPUnsupported         = 5001
-	ResultInvalidAVPValue        = 5004
-	ResultMissingAVP             = 5005
-	ResultNoCommonApplication    = 5010
-	ResultUnableToComply         = 5012
-	ResultInvalidAVPLength       = 5014
-
-	// Vendor3GPP is 3GPP's IANA enterprise number.
-	Vendor3GPP = 10415
+	cmdCE = diameter.CmdCE
+	cmdDW = diameter.CmdDW
+	cmdDP = diameter.CmdDP
 	// maxMessage bounds a message's length: larger is garbage here.
 	maxMessage = 1 << 20
 )

@@ -14,6 +14,7 @@ import (
 	"github.com/fiorix/go-diameter/v4/diam/avp"
 	"github.com/fiorix/go-diameter/v4/diam/datatype"
 	"github.com/fiorix/go-diameter/v4/diam/dict"
+	"github.com/imslab/imslab/internal/diameter"
 )
 
 const appS6a = 16777251
@@ -21,7 +22,7 @@ const appS6a = 16777251
 func newNode(t testing.TB, host string, allow ...string) *Node {
 	t.Helper()
 	n, err := New(Config{OriginHost: host, OriginRealm: "test.realm", Dict: dict.Default,
-		Apps: []App{{ID: appS6a, Vendor: Vendor3GPP}}, AllowHosts: allow, Watchdog: 200 * time.Millisecond})
+		Apps: []App{{ID: appS6a, Vendor: diameter.Vendor3GPP}}, AllowHosts: allow, Watchdog: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,14 +55,14 @@ func air(n *Node, user string) *diam.Message {
 	n.addOrigin(m)
 	m.NewAVP(avp.DestinationRealm, avp.Mbit, 0, datatype.DiameterIdentity("test.realm"))
 	m.NewAVP(avp.UserName, avp.Mbit, 0, datatype.UTF8String(user))
-	m.NewAVP(avp.VisitedPLMNID, avp.Mbit|avp.Vbit, Vendor3GPP, datatype.OctetString("\x00\xf1\x10"))
+	m.NewAVP(avp.VisitedPLMNID, avp.Mbit|avp.Vbit, diameter.Vendor3GPP, datatype.OctetString("\x00\xf1\x10"))
 	return m
 }
 
 func TestRequestAnswer(t *testing.T) {
 	srv := newNode(t, "hss.test", "mme.test")
 	srv.Handle(appS6a, 318, func(_ context.Context, c *Conn, req *diam.Message) *diam.Message {
-		a := srv.Answer(req, ResultSuccess)
+		a := srv.Answer(req, diameter.ResultSuccess)
 		a.NewAVP(avp.UserName, avp.Mbit, 0, datatype.UTF8String("answered:"+avpString(req, avp.UserName)+":"+c.PeerHost))
 		return a
 	})
@@ -80,7 +81,7 @@ func TestRequestAnswer(t *testing.T) {
 		if err != nil {
 			t.Fatal(i, err)
 		}
-		if code, _ := ResultCode(a); code != ResultSuccess || avpString(a, avp.UserName) != "answered:001010000000001:mme.test" {
+		if code, _ := ResultCode(a); code != diameter.ResultSuccess || avpString(a, avp.UserName) != "answered:001010000000001:mme.test" {
 			t.Fatalf("answer %d: %v", i, a)
 		}
 		if a.AVP[0].Code != avp.SessionID {
@@ -93,13 +94,13 @@ func TestRequestAnswer(t *testing.T) {
 		t.Fatal("server does not know the client's connection")
 	}
 	cli.Handle(appS6a, 318, func(_ context.Context, _ *Conn, req *diam.Message) *diam.Message {
-		return cli.Answer(req, ResultUnableToComply)
+		return cli.Answer(req, diameter.ResultUnableToComply)
 	})
 	a, err := back.Request(ctx, air(srv, "x"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := ResultCode(a); code != ResultUnableToComply {
+	if code, _ := ResultCode(a); code != diameter.ResultUnableToComply {
 		t.Fatalf("server-initiated request: result %d", code)
 	}
 	// Watchdog: a quiet connection stays up (DWR answered) for several Tw.
@@ -146,7 +147,7 @@ func rawConn(t *testing.T, addr string) (net.Conn, *Node) {
 	if _, err := cer.WriteTo(nc); err != nil {
 		t.Fatal(err)
 	}
-	if a := readMsg(t, nc, cli); resultCode(a) != ResultSuccess {
+	if a := readMsg(t, nc, cli); resultCode(a) != diameter.ResultSuccess {
 		t.Fatalf("CEA: %v", a)
 	}
 	return nc, cli
@@ -171,7 +172,7 @@ func readMsg(t *testing.T, nc net.Conn, n *Node) *diam.Message {
 func TestErrorAnswers(t *testing.T) {
 	srv := newNode(t, "hss.test")
 	srv.Handle(appS6a, 318, func(_ context.Context, _ *Conn, req *diam.Message) *diam.Message {
-		return srv.Answer(req, ResultSuccess)
+		return srv.Answer(req, diameter.ResultSuccess)
 	})
 	addr := serve(t, srv)
 	nc, cli := rawConn(t, addr)
@@ -199,11 +200,11 @@ func TestErrorAnswers(t *testing.T) {
 		want uint32
 		e    bool
 	}{
-		{"unknown command", build(9999, appS6a), ResultCommandUnsupported, true},
-		{"unknown application", build(318, 4242), ResultApplicationUnsupported, true},
-		{"request with the E bit", reqWithE, ResultInvalidHdrBits, true},
-		{"AVP length beyond the message", badAVPLen, ResultInvalidAVPLength, false},
-		{"a good one still works", good, ResultSuccess, false},
+		{"unknown command", build(9999, appS6a), diameter.ResultCommandUnsupported, true},
+		{"unknown application", build(318, 4242), diameter.ResultApplicationUnsupported, true},
+		{"request with the E bit", reqWithE, diameter.ResultInvalidHdrBits, true},
+		{"AVP length beyond the message", badAVPLen, diameter.ResultInvalidAVPLength, false},
+		{"a good one still works", good, diameter.ResultSuccess, false},
 	} {
 		if _, err := nc.Write(tc.raw); err != nil {
 			t.Fatal(err)
