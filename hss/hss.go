@@ -147,6 +147,9 @@ func (h *HSS) APIAddr() net.Addr {
 func (h *HSS) Run(ctx context.Context) error {
 	defer h.store.Close()
 	ln, err := diam.Listen(h.cfg.Network, h.cfg.Listen)
+	if err != nil && h.cfg.Network == "sctp" {
+		return fmt.Errorf("hss: SCTP on %s: %w (the kernel needs the sctp module: modprobe sctp; or use --transport tcp)", h.cfg.Listen, err)
+	}
 	if err != nil {
 		return fmt.Errorf("hss: listening on %s/%s: %w (is another HSS running? choose another address with --listen)", h.cfg.Network, h.cfg.Listen, err)
 	}
