@@ -140,6 +140,10 @@ func (h *HSS) uar(ctx context.Context, c *peer.Conn, req *diam.Message) *diam.Me
 		log.Info("UAR refused: the identity is barred", "result", "DIAMETER_AUTHORIZATION_REJECTED")
 		return h.answer(req, diameter.AppCx, diameter.ResultAuthorizationRejected, false)
 	}
+	if visited := diameter.String(diameter.Find(req, "Visited-Network-Identifier")); uat != userAuthDeregistration && !h.roamingAllowed(visited, sub.Domain) {
+		log.Info(fmt.Sprintf("UAR refused: %s may not register from visited network %q", impi, visited), "result", "DIAMETER_ERROR_ROAMING_NOT_ALLOWED")
+		return h.answer(req, diameter.AppCx, diameter.ExpRoamingNotAllowed, true)
+	}
 	reg, err := h.store.Registration(ctx, impu)
 	if err != nil {
 		return h.answer(req, diameter.AppCx, diameter.ResultUnableToComply, false)
@@ -172,6 +176,19 @@ func (h *HSS) uar(ctx context.Context, c *peer.Conn, req *diam.Message) *diam.Me
 	log.Info(fmt.Sprintf("UAR %s for %s: %s is %s", uatName(uat), impi, impu, stateName(reg.State)),
 		"result", diameter.ResultName(code, exp), "server_name", reg.SCSCF)
 	return a
+}
+
+// roamingAllowed: the home network, and the visited networks configured.
+func (h *HSS) roamingAllowed(visited, home string) bool {
+	if visited == "" || strings.EqualFold(visited, home) {
+		return true
+	}
+	for _, n := range h.cfg.RoamingAllowed {
+		if n == "*" || strings.EqualFold(n, visited) {
+			return true
+		}
+	}
+	return false
 }
 
 // capabilities is an empty Server-Capabilities (no mandatory or optional

@@ -139,6 +139,21 @@ func TestCxErrors(t *testing.T) {
 	wantResult(t, l.uar(t, bob+"@"+domain, "sip:"+bob+"@"+domain, 0), diameter.ResultAuthorizationRejected, false)
 }
 
+// A visited network not in the roaming list: DIAMETER_ERROR_ROAMING_NOT_ALLOWED.
+func TestRoamingNotAllowed(t *testing.T) {
+	l := startHSS(t, nil, func(c *Config) { c.RoamingAllowed = []string{"ims.mnc002.mcc001.3gppnetwork.org"} })
+	impi, impu := alice+"@"+domain, "sip:"+alice+"@"+domain
+	uar := func(visited string) *diam.Message {
+		return l.do(t, l.cx, req(l.cxN, diameter.AppCx, diameter.CmdUA,
+			diameter.AVP(diameter.AppCx, "User-Name", datatype.UTF8String(impi)),
+			diameter.AVP(diameter.AppCx, "Public-Identity", datatype.UTF8String(impu)),
+			diameter.AVP(diameter.AppCx, "Visited-Network-Identifier", datatype.OctetString(visited))))
+	}
+	wantResult(t, uar("ims.mnc099.mcc001.3gppnetwork.org"), diameter.ExpRoamingNotAllowed, true)
+	wantResult(t, uar("ims.mnc002.mcc001.3gppnetwork.org"), diameter.ExpFirstRegistration, true)
+	wantResult(t, uar(domain), diameter.ExpFirstRegistration, true)
+}
+
 // SIP Digest for a softphone identity: HA1 = MD5(IMPI:realm:password).
 func TestMARDigest(t *testing.T) {
 	l := startHSS(t, nil)

@@ -51,7 +51,11 @@ type Config struct {
 	// I-CSCF (TS 29.228 §6.7); with no S-CSCF name stored, a UAA names
 	// SCSCFName when set, else capabilities only.
 	SCSCFName string
-	Logger    *slog.Logger
+	// RoamingAllowed lists the visited networks (Visited-Network-Identifier
+	// in UAR) from which users may register; "*" (the default) allows any.
+	// Others get DIAMETER_ERROR_ROAMING_NOT_ALLOWED (TS 29.228 §6.1.1.1).
+	RoamingAllowed []string
+	Logger         *slog.Logger
 	// Trace sees every Diameter message (ladder, pcap).
 	Trace func(peer.Event)
 	// Rand, for tests only, makes RAND deterministic.
@@ -96,6 +100,9 @@ func New(cfg Config) (*HSS, error) {
 	}
 	if cfg.AllowPeers == nil {
 		cfg.AllowPeers = []string{DefaultSCSCFPeer, DefaultMMEPeer}
+	}
+	if len(cfg.RoamingAllowed) == 0 {
+		cfg.RoamingAllowed = []string{"*"}
 	}
 	if cfg.Network != "tcp" && cfg.Network != "sctp" {
 		return nil, fmt.Errorf("hss: transport %q: want tcp or sctp", cfg.Network)

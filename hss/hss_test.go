@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,10 +125,13 @@ func dial(t *testing.T, h *HSS, host string, app uint32) (*peer.Node, *peer.Conn
 	return n, c
 }
 
+// sessions numbers the test clients' Session-Ids.
+var sessions atomic.Uint64
+
 // req builds a Cx or S6a request as the S-CSCF or MME would.
 func req(n *peer.Node, app, code uint32, avps ...*diam.AVP) *diam.Message {
 	m := diam.NewRequest(code, app, n.Dict())
-	m.NewAVP(avp.SessionID, avp.Mbit, 0, datatype.UTF8String(n.OriginHost()+";1;"+time.Now().String()))
+	m.NewAVP(avp.SessionID, avp.Mbit, 0, datatype.UTF8String(fmt.Sprintf("%s;%d;%d", n.OriginHost(), time.Now().Unix(), sessions.Add(1))))
 	if app == diameter.AppCx {
 		m.AddAVP(vsai(app))
 	}

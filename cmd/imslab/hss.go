@@ -43,6 +43,7 @@ and mme.epc.mnc001.mcc001.3gppnetwork.org). Provision subscribers with
 	f.StringVar(&cfg.OriginHost, "origin-host", hss.DefaultOriginHost, "the HSS's Diameter identity")
 	f.StringVar(&cfg.OriginRealm, "origin-realm", hss.DefaultOriginRealm, "the HSS's Diameter realm")
 	f.StringSliceVar(&cfg.AllowPeers, "allow-peer", []string{hss.DefaultSCSCFPeer, hss.DefaultMMEPeer}, "Origin-Host allowed to connect (repeat for several)")
+	f.StringSliceVar(&cfg.RoamingAllowed, "roaming-allowed", []string{"*"}, `visited networks users may register from ("*": any; the home network always)`)
 	f.StringVar(&cfg.SCSCFName, "scscf-name", "", "S-CSCF SIP name to give in UAA for a first registration (default: capabilities only)")
 	c.AddCommand(newHSSSubscriberCmd(), newHSSDeregisterCmd(), newHSSPushCmd())
 	return c

@@ -1,0 +1,35 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// `imslab demo` runs from start to end, says so, exits 0, and leaves no
+// process behind.
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	out, stderr, code := run(t, nil, "demo", "--dir", dir)
+	if code != 0 || !strings.Contains(out, "steps succeeded") {
+		t.Fatalf("demo: exit %d\n%s\n%s", code, out, stderr)
+	}
+	for _, want := range []string{"UAA DIAMETER_FIRST_REGISTRATION", "MAA DIAMETER_SUCCESS", "98 62", "DPA DIAMETER_SUCCESS"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	for _, f := range []string{"alice.card.yaml", "hss.db", "hss.log", "sim-read.apdu.txt"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("demo left no %s: %v", f, err)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "hss.log")); !strings.Contains(string(b), "HSS stopped") {
+		t.Errorf("the HSS did not stop cleanly:\n%s", b)
+	}
+	if out, err := exec.Command("pgrep", "-f", "hss --db "+dir).Output(); err == nil {
+		t.Errorf("an imslab hss of the demo is still running: %s", out)
+	}
+}
