@@ -9,9 +9,9 @@ import (
 
 // Ladder prints a text ladder diagram, one arrow per message, as it goes:
 //
-//	   S-CSCF                    HSS
-//	     |-------- MAR ---------->|
-//	     |<------- MAA 2001 ------|
+//	S-CSCF                    HSS
+//	  |-------- MAR ---------->|
+//	  |<------- MAA 2001 ------|
 type Ladder struct {
 	w     io.Writer
 	names []string
