@@ -243,14 +243,7 @@ func (h *HSS) Deregister(ctx context.Context, id string, reason uint32, info str
 		if err != nil {
 			return n, err
 		}
-		m := diam.NewRequest(diameter.CmdRT, diameter.AppCx, h.node.Dict())
-		m.NewAVP(avp.SessionID, avp.Mbit, 0, datatype.UTF8String(h.newSession()))
-		m.AddAVP(vsai(diameter.AppCx))
-		m.NewAVP(avp.AuthSessionState, avp.Mbit, 0, datatype.Enumerated(1))
-		m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity(h.cfg.OriginHost))
-		m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity(h.cfg.OriginRealm))
-		m.NewAVP(avp.DestinationHost, avp.Mbit, 0, datatype.DiameterIdentity(c.PeerHost))
-		m.NewAVP(avp.DestinationRealm, avp.Mbit, 0, datatype.DiameterIdentity(c.PeerRealm))
+		m := h.requestTo(c, diameter.CmdRT)
 		m.AddAVP(h.cx("User-Name", datatype.UTF8String(rs[0].IMPI)))
 		for _, r := range rs {
 			m.AddAVP(h.cx("Public-Identity", datatype.UTF8String(r.IMPU)))
@@ -305,14 +298,7 @@ func (h *HSS) PushProfile(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		m := diam.NewRequest(diameter.CmdPP, diameter.AppCx, h.node.Dict())
-		m.NewAVP(avp.SessionID, avp.Mbit, 0, datatype.UTF8String(h.newSession()))
-		m.AddAVP(vsai(diameter.AppCx))
-		m.NewAVP(avp.AuthSessionState, avp.Mbit, 0, datatype.Enumerated(1))
-		m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity(h.cfg.OriginHost))
-		m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity(h.cfg.OriginRealm))
-		m.NewAVP(avp.DestinationHost, avp.Mbit, 0, datatype.DiameterIdentity(c.PeerHost))
-		m.NewAVP(avp.DestinationRealm, avp.Mbit, 0, datatype.DiameterIdentity(c.PeerRealm))
+		m := h.requestTo(c, diameter.CmdPP)
 		m.AddAVP(h.cx("User-Name", datatype.UTF8String(r.IMPI)))
 		m.AddAVP(h.cx("User-Data", datatype.OctetString(ud)))
 		a, err := c.Request(ctx, m)
@@ -329,6 +315,21 @@ func (h *HSS) PushProfile(ctx context.Context, id string) error {
 		return fmt.Errorf("%s is not registered: nothing to push", id)
 	}
 	return nil
+}
+
+// requestTo starts a Cx request of the HSS to a connected S-CSCF
+// (TS 29.229 §6.1.9, §6.1.11: Session-Id, Vendor-Specific-Application-Id,
+// Auth-Session-State, Origin-*, Destination-Host and -Realm).
+func (h *HSS) requestTo(c *peer.Conn, code uint32) *diam.Message {
+	m := diam.NewRequest(code, diameter.AppCx, h.node.Dict())
+	m.NewAVP(avp.SessionID, avp.Mbit, 0, datatype.UTF8String(h.newSession()))
+	m.AddAVP(vsai(diameter.AppCx))
+	m.NewAVP(avp.AuthSessionState, avp.Mbit, 0, datatype.Enumerated(1))
+	m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity(h.cfg.OriginHost))
+	m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity(h.cfg.OriginRealm))
+	m.NewAVP(avp.DestinationHost, avp.Mbit, 0, datatype.DiameterIdentity(c.PeerHost))
+	m.NewAVP(avp.DestinationRealm, avp.Mbit, 0, datatype.DiameterIdentity(c.PeerRealm))
+	return m
 }
 
 // findAny finds a subscriber by IMSI, MSISDN, IMPI or IMPU.
