@@ -424,6 +424,15 @@ func (c *Conn) Request(ctx context.Context, m *diam.Message) (*diam.Message, err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("diameter: no answer from %s: %w", c.PeerHost, ctx.Err())
 	case <-c.done:
+		// The answer may have arrived just before the connection closed
+		// (a DPA, then the peer hangs up): it wins.
+		select {
+		case a, ok := <-ch:
+			if ok {
+				return a, nil
+			}
+		default:
+		}
 		return nil, fmt.Errorf("diameter: connection to %s closed before the answer", c.PeerHost)
 	}
 }
