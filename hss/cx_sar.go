@@ -212,7 +212,11 @@ func (h *HSS) cxPeerFor(serverName string) (*peer.Conn, error) {
 			return c, nil
 		}
 	}
-	return nil, fmt.Errorf("S-CSCF %s is not connected to the HSS", serverName)
+	// Not heard from since the HSS started: the one Cx peer, if only one.
+	if cs := h.node.PeersWith(diameter.AppCx); len(cs) == 1 {
+		return cs[0], nil
+	}
+	return nil, fmt.Errorf("S-CSCF %s is not connected to the HSS (or several are, and it has not spoken since the HSS started)", serverName)
 }
 
 // Deregister sends a Registration-Termination-Request (administrative

@@ -240,6 +240,11 @@ func TestRTRAndPPR(t *testing.T) {
 	if m.Header.CommandCode != diameter.CmdPP || !strings.Contains(diameter.String(diameter.Find(m, "User-Data")), impu) || diameter.String(diameter.Find(m, "User-Name")) != impi {
 		t.Fatalf("PPR: %v", m)
 	}
+	// As after an HSS restart: the S-CSCF's name is not remembered, the one
+	// Cx peer connected is used.
+	l.h.mu.Lock()
+	clear(l.h.scscfs)
+	l.h.mu.Unlock()
 	n, err := l.h.Deregister(ctx, impi, ReasonPermanentTermination, "subscription ended")
 	if err != nil || n != 3 {
 		t.Fatalf("Deregister: %d, %v", n, err)

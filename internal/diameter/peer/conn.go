@@ -26,8 +26,9 @@ type Conn struct {
 	client bool
 
 	// PeerHost and PeerRealm are the peer's Origin-Host and Origin-Realm
-	// from its CER or CEA.
+	// from its CER or CEA; PeerApps the applications it advertised.
 	PeerHost, PeerRealm string
+	PeerApps            []uint32
 
 	ready     chan struct{} // closed when the capabilities exchange succeeded
 	readyOnce sync.Once
@@ -374,7 +375,7 @@ func (c *Conn) gotCER(m *diam.Message) bool {
 		c.fail(fmt.Errorf("CER refused with Result-Code %d", code))
 		return false
 	}
-	c.PeerHost, c.PeerRealm = host, realm
+	c.PeerHost, c.PeerRealm, c.PeerApps = host, realm, appsOf(m)
 	c.n.register(c)
 	c.readyOnce.Do(func() { close(c.ready) })
 	log.Info("diameter: peer connected", "realm", realm)
@@ -388,7 +389,7 @@ func (c *Conn) gotCEA(m *diam.Message) bool {
 		c.fail(fmt.Errorf("the peer answered CER with Result-Code %d (%s)", code, diameter.ResultName(code, false)))
 		return false
 	}
-	c.PeerHost, c.PeerRealm = avpString(m, avp.OriginHost), avpString(m, avp.OriginRealm)
+	c.PeerHost, c.PeerRealm, c.PeerApps = avpString(m, avp.OriginHost), avpString(m, avp.OriginRealm), appsOf(m)
 	c.n.register(c)
 	c.readyOnce.Do(func() { close(c.ready) })
 	c.n.log.Info("diameter: connected", "peer", c.PeerHost, "remote", c.nc.RemoteAddr().String())

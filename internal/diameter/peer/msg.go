@@ -122,9 +122,8 @@ func (n *Node) supports(app uint32) bool {
 	return false
 }
 
-// commonApp tells whether a CER names an application the node serves (or
-// the relay application, RFC 6733 §2.4).
-func (n *Node) commonApp(m *diam.Message) bool {
+// appsOf lists the applications a CER or CEA advertises.
+func appsOf(m *diam.Message) []uint32 {
 	var ids []uint32
 	for _, a := range m.AVP {
 		switch a.Code {
@@ -144,7 +143,13 @@ func (n *Node) commonApp(m *diam.Message) bool {
 			}
 		}
 	}
-	for _, id := range ids {
+	return ids
+}
+
+// commonApp tells whether a CER names an application the node serves (or
+// the relay application, RFC 6733 §2.4).
+func (n *Node) commonApp(m *diam.Message) bool {
+	for _, id := range appsOf(m) {
 		if id == 0xFFFFFFFF || n.supports(id) {
 			return true
 		}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -196,6 +197,19 @@ func (n *Node) Peer(host string) (*Conn, bool) {
 	defer n.mu.Unlock()
 	c, ok := n.peers[host]
 	return c, ok
+}
+
+// PeersWith returns the open connections whose peer advertised app.
+func (n *Node) PeersWith(app uint32) []*Conn {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []*Conn
+	for _, c := range n.peers {
+		if slices.Contains(c.PeerApps, app) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Wait waits until every connection's goroutines have ended.
