@@ -40,6 +40,8 @@ import (
 	"time"
 
 	"github.com/ebfe/scard"
+
+	"github.com/imslab/imslab/internal/peertest"
 )
 
 // SocketEnv is the variable libpcsclite reads for pcscd's socket path.
@@ -50,14 +52,6 @@ const FriendlyName = "Virtual PCD"
 
 // startTimeout bounds how long Start waits for pcscd's socket and reader.
 const startTimeout = 10 * time.Second
-
-// install says which Debian package brings each binary or driver.
-var install = map[string]string{
-	"pcscd":         "apt-get install -y pcscd",
-	"pcsc_scan":     "apt-get install -y pcsc-tools",
-	"unshare":       "apt-get install -y util-linux",
-	"libifdvpcd.so": "apt-get install -y vsmartcard-vpcd",
-}
 
 // Daemon is a private pcscd serving one vpcd virtual reader.
 type Daemon struct {
@@ -80,12 +74,11 @@ type Daemon struct {
 func Start(t testing.TB) *Daemon {
 	t.Helper()
 	Require(t, "pcscd", "unshare")
-	pcscd, _ := lookPath("pcscd")
-	unshare, _ := lookPath("unshare")
+	pcscd, _ := peertest.LookPath("pcscd")
+	unshare, _ := peertest.LookPath("unshare")
 	driver := findDriver()
 	if driver == "" {
-		missing(t, "the vpcd driver libifdvpcd.so (under /usr/lib/pcsc/drivers/serial/)",
-			"install it with `"+install["libifdvpcd.so"]+"`")
+		peertest.Missing(t, "libifdvpcd.so")
 	}
 	sock := filepath.Join(os.TempDir(), fmt.Sprintf("pcsctest-%d", os.Getpid()), "pcscd.comm")
 	if _, err := os.Stat(sock); err == nil {
@@ -295,44 +288,11 @@ func (d *Daemon) stop() {
 	d.cmd = nil
 }
 
-// Require skips the test when one of the binaries is not installed (fails it
-// when CI is set), naming the apt-get command that installs it.
+// Require checks that each binary is installed (peertest's rule: skip,
+// or fail when CI is set).
 func Require(t testing.TB, binaries ...string) {
 	t.Helper()
-	for _, b := range binaries {
-		if _, err := lookPath(b); err != nil {
-			hint := "install it with `" + install[b] + "`"
-			if install[b] == "" {
-				hint = "find its Debian package with `apt-file search bin/" + b + "` and apt-get install it"
-			}
-			missing(t, b, hint)
-		}
-	}
-}
-
-// missing skips, or under CI fails: there a missing peer is a failure.
-func missing(t testing.TB, what, hint string) {
-	t.Helper()
-	msg := fmt.Sprintf("%s is not installed: %s", what, hint)
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg + " (CI is set: a missing peer fails the test)")
-	}
-	t.Skip(msg)
-}
-
-// lookPath finds a binary in PATH or in the sbin directories a non-root PATH
-// may lack (pcscd lives in /usr/sbin).
-func lookPath(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin"} {
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", exec.ErrNotFound
+	peertest.Require(t, binaries...)
 }
 
 // findDriver returns the path of vpcd's IFD handler, or "".

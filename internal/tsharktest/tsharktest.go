@@ -14,6 +14,8 @@
 package tsharktest
 
 import (
+	"github.com/imslab/imslab/internal/peertest"
+
 	"bytes"
 	"context"
 	"fmt"
@@ -44,12 +46,7 @@ const runTimeout = 2 * time.Minute
 // environment variable CI is set (a missing peer is a failure in CI).
 func Require(t testing.TB) {
 	t.Helper()
-	if _, err := exec.LookPath("tshark"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("tshark not found (CI is set, so this is a failure): %s", Install)
-		}
-		t.Skipf("tshark not found: %s", Install)
-	}
+	peertest.Require(t, "tshark")
 }
 
 // UserDLT returns the tshark options that decode link type USER0 (DLT 147)
