@@ -9,8 +9,8 @@ GOBIN       := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN)/staticcheck
 STATICCHECK_VERSION := v0.7.0
 # Debian packages: cgo toolchain for PC/SC, pcscd with the vpcd virtual reader, pcsc-tools (pcsc_scan),
-# tshark (the captures' decoding test), util-linux (unshare, for a private pcscd), baresip (a SIP softphone peer).
-DEB_PKGS    := gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools tshark util-linux baresip
+# tshark (the captures' decoding test), util-linux (unshare, for a private pcscd), baresip and twinkle-console (SIP softphone peers: Digest, AKAv1-MD5).
+DEB_PKGS    := gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools tshark util-linux baresip twinkle-console
 FUZZTIME    ?= 5s
 BIN         := bin/imslab
 

@@ -44,7 +44,7 @@ func newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log protocol events (debug level) to stderr")
 	logger := func() *slog.Logger { return newLogger(verbose) }
-	root.AddCommand(newSimCmd(logger), newHSSCmd(logger), newDemoCmd())
+	root.AddCommand(newSimCmd(logger), newHSSCmd(logger), newSCSCFCmd(logger), newPCSCFCmd(logger), newUECmd(logger), newDemoCmd())
 	return root
 }
 

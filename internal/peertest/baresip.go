@@ -64,6 +64,21 @@ func freePort(t testing.TB, network string) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// freeBothPort returns a loopback port free for both UDP and TCP (baresip
+// binds its SIP port on both).
+func freeBothPort(t testing.TB) int {
+	t.Helper()
+	for range 50 {
+		p := freePort(t, "udp")
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+			l.Close()
+			return p
+		}
+	}
+	t.Fatal("no loopback port free for both UDP and TCP")
+	return 0
+}
+
 // StartBaresip starts baresip with the account and waits until its control
 // port answers; the test's cleanup stops it.
 func StartBaresip(t testing.TB, cfg BaresipConfig) *Baresip {
@@ -71,7 +86,7 @@ func StartBaresip(t testing.TB, cfg BaresipConfig) *Baresip {
 	Require(t, "baresip")
 	dir := t.TempDir()
 	b := &Baresip{Dir: dir, t: t, notify: make(chan struct{}, 1), done: make(chan struct{})}
-	b.SIPAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp"))
+	b.SIPAddr = fmt.Sprintf("127.0.0.1:%d", freeBothPort(t))
 	b.CtrlAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
 	rtp := freePort(t, "udp")
 	source := "aufile," + cfg.AudioSource

@@ -1,0 +1,51 @@
+package ue
+
+import "time"
+
+// EventKind names what happened to a UE's registration.
+type EventKind int
+
+// The events a UE reports through Config.OnEvent.
+const (
+	// Registered: an initial registration succeeded (Registration set).
+	Registered EventKind = iota + 1
+	// Refreshed: a re-registration succeeded (Registration set).
+	Refreshed
+	// RegistrationFailed: a registration or re-registration failed (Err set).
+	RegistrationFailed
+	// Subscribed: the reg-event subscription was accepted.
+	Subscribed
+	// SubscriptionFailed: the reg-event SUBSCRIBE was refused or lost (Err set).
+	SubscriptionFailed
+	// RegState: a reg-event NOTIFY arrived (Reginfo set).
+	RegState
+	// NetworkDeregistered: a NOTIFY said this UE's registration was
+	// terminated by the network (Reginfo and Err set).
+	NetworkDeregistered
+	// Deregistered: the UE de-registered (Expires: 0 accepted).
+	Deregistered
+)
+
+var kindNames = map[EventKind]string{
+	Registered: "registered", Refreshed: "refreshed", RegistrationFailed: "registration-failed",
+	Subscribed: "subscribed", SubscriptionFailed: "subscription-failed", RegState: "reg-state",
+	NetworkDeregistered: "network-deregistered", Deregistered: "deregistered",
+}
+
+func (k EventKind) String() string {
+	if s, ok := kindNames[k]; ok {
+		return s
+	}
+	return "unknown"
+}
+
+// Event is one change of a UE's registration or of its reg-event view.
+type Event struct {
+	Kind         EventKind
+	Time         time.Time
+	Registration *Registration
+	Reginfo      *Reginfo
+	Err          error
+	// Text says it for a person, in one line.
+	Text string
+}
