@@ -1,6 +1,8 @@
 package scscf
 
 import (
+	"github.com/imslab/imslab/internal/ident"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -123,33 +125,7 @@ func normIMPU(u string) string {
 			u = u[i+1 : i+j]
 		}
 	}
-	scheme, rest, ok := strings.Cut(u, ":")
-	if !ok {
-		return u
-	}
-	scheme = strings.ToLower(scheme)
-	if scheme == "tel" {
-		num, _, _ := strings.Cut(rest, ";")
-		return "tel:" + strings.Map(func(r rune) rune {
-			if strings.ContainsRune("-.()", r) {
-				return -1
-			}
-			return r
-		}, num)
-	}
-	rest, _, _ = strings.Cut(rest, "?")
-	user, hostport := "", rest
-	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
-		user, hostport = rest[:i+1], rest[i+1:]
-	}
-	host, params, _ := strings.Cut(hostport, ";")
-	out := scheme + ":" + user + strings.ToLower(host)
-	for p := range strings.SplitSeq(params, ";") {
-		if strings.EqualFold(strings.TrimSpace(p), "user=phone") {
-			return out + ";user=phone"
-		}
-	}
-	return out
+	return ident.NormalizeIMPU(u)
 }
 
 // indexLocked makes every identity of the set find it.

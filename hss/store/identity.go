@@ -8,47 +8,12 @@ import (
 	"unicode"
 
 	"github.com/imslab/imslab/internal/aka"
+	"github.com/imslab/imslab/internal/ident"
 )
 
-// NormalizeIMPU is the form under which public identities are stored and
-// looked up: the scheme and the host in lower case, URI parameters and
-// headers removed except user=phone (RFC 3261 §19.1.4 compares hosts without
-// regard to case; the user part stays case-sensitive), and in a tel: URI the
-// parameters and the visual separators "-.()" removed (RFC 3966 §4).
-// sip:+N@host;user=phone and tel:+N stay different identities: provision both
-// when a user should be reachable under both.
-func NormalizeIMPU(uri string) string {
-	scheme, rest, ok := strings.Cut(strings.TrimSpace(uri), ":")
-	if !ok {
-		return uri
-	}
-	scheme = strings.ToLower(scheme)
-	switch scheme {
-	case "tel":
-		num, _, _ := strings.Cut(rest, ";")
-		return "tel:" + strings.Map(func(r rune) rune {
-			if strings.ContainsRune("-.()", r) {
-				return -1
-			}
-			return r
-		}, num)
-	case "sip", "sips":
-		rest, _, _ = strings.Cut(rest, "?")
-		user, hostport := "", rest
-		if i := strings.LastIndexByte(rest, '@'); i >= 0 {
-			user, hostport = rest[:i+1], rest[i+1:]
-		}
-		host, params, _ := strings.Cut(hostport, ";")
-		out := scheme + ":" + user + strings.ToLower(host)
-		for p := range strings.SplitSeq(params, ";") {
-			if strings.EqualFold(strings.TrimSpace(p), "user=phone") {
-				return out + ";user=phone"
-			}
-		}
-		return out
-	}
-	return scheme + ":" + rest
-}
+// NormalizeIMPU is ident.NormalizeIMPU: the form identities are stored
+// and looked up under.
+func NormalizeIMPU(uri string) string { return ident.NormalizeIMPU(uri) }
 
 // Validate checks a subscriber before it is stored: IMSI 6 to 15 digits
 // (TS 23.003 §2.2), K and OPc 16 bytes (OP too when given, and then OPc must

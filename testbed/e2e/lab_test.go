@@ -242,6 +242,21 @@ func TestInteropTwinkleAKA(t *testing.T) {
 		t.Fatalf("twinkle: %s\n%s", line, tw.Log())
 	}
 	l.hss.WaitOutput(t, "SAR REGISTRATION: "+imsi+"@"+domain, 5*time.Second)
+
+	// The same user with a wrong K: twinkle does not check the network's MAC
+	// (a SIM does, and refuses: TestRegisterResyncAndMACFailure), so it
+	// answers with a wrong RES; the S-CSCF refuses with 403 and says why.
+	const imsi2 = "001010000000032"
+	if out, stderr, code := run(t, nil, "hss", "subscriber", "add", "--db", l.db, "--imsi", imsi2, "--k", k,
+		"--op", "cdc202d5123e20f62b6d676ac72cb318", "--amf", "8000"); code != 0 {
+		t.Fatalf("add: %s %s", out, stderr)
+	}
+	bad := peertest.StartTwinkle(t, peertest.TwinkleConfig{User: imsi2, Domain: domain, AuthName: imsi2 + "@" + domain,
+		Password: "wrong-key-twinkl", AKAOP: "cdc202d5123e20f62b6d676ac72cb318", AKAAMF: "8000", Proxy: l.pcscf})
+	if line := bad.WaitLog("registration", 15*time.Second); !strings.Contains(line, "403") {
+		t.Fatalf("twinkle with a wrong K: %s\n%s", line, bad.Log())
+	}
+	l.s.WaitOutput(t, "REGISTER refused (403)", 5*time.Second)
 }
 
 // Two devices of one user. Two SIM phones of one subscription (a second
