@@ -1,4 +1,5 @@
-// Package ident derives IMS identities from the IMSI, 3GPP TS 23.003 §13.
+// Package ident derives IMS identities from the IMSI (3GPP TS 23.003 §13)
+// and gives public identities the one form they are compared in.
 package ident
 
 import (
