@@ -1,5 +1,5 @@
 # imslab — two commands do all set-up on a fresh Debian machine:
-#   make demo    the lab, end to end (for now: the SIM and the HSS, IMS-AKA over Cx, step by step)
+#   make demo    the lab, end to end (until calls exist: HSS, S-CSCF, P-CSCF as processes, phones register with their SIMs)
 #   make test    the whole suite: vet, staticcheck, unit tests, short fuzz runs, integration tests
 # Both install the Debian packages they need (only when missing) and staticcheck.
 

@@ -15,28 +15,24 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/fiorix/go-diameter/v4/diam"
 	"github.com/spf13/cobra"
 
-	"github.com/imslab/imslab/hss"
 	"github.com/imslab/imslab/internal/aka"
 	"github.com/imslab/imslab/internal/cardfile"
-	"github.com/imslab/imslab/internal/diameter"
-	"github.com/imslab/imslab/internal/diameter/cx"
-	"github.com/imslab/imslab/internal/diameter/peer"
-	"github.com/imslab/imslab/internal/trace"
 	"github.com/imslab/imslab/sim"
+	"github.com/imslab/imslab/ue"
 )
 
-// The demo, until the CSCFs exist: a SIM made and provisioned in the HSS
-// (run as its own process), read as a phone reads it, and authenticated
-// with vectors the HSS hands out over Cx: success, a replay answered with
-// AUTS and resynchronised by the HSS, and a false network refused.
+// The demo, until calls exist: SIMs made and provisioned in the HSS; the
+// HSS, the S-CSCF and the P-CSCF started as their own processes; Alice's
+// phone registers with IMS-AKA and follows its reg event; Bob's card, ahead
+// of the HSS, registers after a resynchronisation; a false network is
+// refused by the card; everyone de-registers and every process stops.
 func newDemoCmd() *cobra.Command {
 	var dir string
 	c := &cobra.Command{
 		Use:   "demo",
-		Short: "Run the lab's demonstration (today: the SIM, the HSS and IMS-AKA, step by step)",
+		Short: "Run the lab's demonstration (today: SIM, HSS, S-CSCF, P-CSCF and phones: IMS registration, step by step)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
@@ -56,8 +52,9 @@ func newDemoCmd() *cobra.Command {
 }
 
 type demo struct {
-	w    io.Writer
-	step int
+	w         io.Writer
+	step      int
+	lastState string
 }
 
 func (d *demo) say(format string, a ...any) {
@@ -68,8 +65,6 @@ func (d *demo) say(format string, a ...any) {
 func (d *demo) detail(format string, a ...any) { fmt.Fprintf(d.w, "    "+format+"\n", a...) }
 
 func (d *demo) fail(err error) error { return fmt.Errorf("step %d: %w", d.step, err) }
-
-const demoSCSCF = "sip:scscf.ims.mnc001.mcc001.3gppnetwork.org:6060"
 
 func runDemo(ctx context.Context, w io.Writer, dir string) (err error) {
 	d := &demo{w: w}
@@ -89,12 +84,26 @@ func runDemo(ctx context.Context, w io.Writer, dir string) (err error) {
 	}
 	d.detail("IMSI %s  K %s  OPc %s  AMF %s", p.IMSI, p.K, p.OPc, p.AMF)
 
-	d.say("Provision her in the HSS from the same file: imslab hss subscriber import")
-	out, err := exec.CommandContext(ctx, self, "hss", "subscriber", "import", "--db", db, cardPath).CombinedOutput()
+	bobPath := filepath.Join(dir, "bob.card.yaml")
+	bob, err := cardfile.New(cardfile.Options{IMSI: "001010000000002", MSISDN: "+15550002"})
+	if err != nil {
+		return d.fail(err)
+	}
+	bob.State.SEQ = make([]uint64, aka.IndSize)
+	bob.State.SEQ[9] = 40 // the card has seen SEQ 40: it is ahead of a new HSS
+	if err := bob.Save(bobPath); err != nil {
+		return d.fail(err)
+	}
+	d.detail("and one for Bob (USIM only), whose card has already seen SQN SEQ 40: %s", bobPath)
+
+	d.say("Provision both in the HSS from the same files: imslab hss subscriber import")
+	out, err := exec.CommandContext(ctx, self, "hss", "subscriber", "import", "--db", db, cardPath, bobPath).CombinedOutput()
 	if err != nil {
 		return d.fail(fmt.Errorf("import: %v: %s", err, out))
 	}
-	d.detail("%s", strings.TrimSpace(strings.Split(string(out), "\n")[0]))
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		d.detail("%s", line)
+	}
 
 	addr, err := freeLoopback()
 	if err != nil {
@@ -112,6 +121,38 @@ func runDemo(ctx context.Context, w io.Writer, dir string) (err error) {
 		}
 	}()
 
+	scscfAddr, pcscfAddr, err := freeLoopback2()
+	if err != nil {
+		return d.fail(err)
+	}
+	d.say("Start the S-CSCF and the P-CSCF, each its own process (logs: scscf.log, pcscf.log)")
+	stopS, err := startProcess(ctx, self, filepath.Join(dir, "scscf.log"), "scscf", "--listen", scscfAddr, "--hss", addr,
+		"--state", filepath.Join(dir, "scscf.state"))
+	if err != nil {
+		return d.fail(err)
+	}
+	defer func() {
+		if serr := stopS(); serr != nil && err == nil {
+			err = serr
+		}
+	}()
+	stopP, err := startProcess(ctx, self, filepath.Join(dir, "pcscf.log"), "pcscf", "--listen", pcscfAddr, "--scscf", scscfAddr)
+	if err != nil {
+		return d.fail(err)
+	}
+	defer func() {
+		if serr := stopP(); serr != nil && err == nil {
+			err = serr
+		}
+	}()
+	if err := waitLogLine(filepath.Join(dir, "scscf.log"), "connected to the HSS", 10*time.Second); err != nil {
+		return d.fail(err)
+	}
+	if err := waitTCP(pcscfAddr, 10*time.Second); err != nil {
+		return d.fail(err)
+	}
+	d.detail("S-CSCF %s (Service-Route <sip:orig@%s;lr>), P-CSCF %s (Path <sip:term@%s;lr>)", scscfAddr, scscfAddr, pcscfAddr, pcscfAddr)
+
 	card, err := sim.OpenSoftCard(cardPath)
 	if err != nil {
 		return d.fail(err)
@@ -120,7 +161,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string) (err error) {
 	apduPath := filepath.Join(dir, "sim-read.apdu.txt")
 	var apdus bytes.Buffer
 	r := sim.NewReader(&sim.TraceTransport{Transport: card, W: &apdus})
-	d.say("The phone boots and reads its card (every APDU: %s)", apduPath)
+	d.say("Alice's phone boots and reads its card (every APDU: %s)", apduPath)
 	id, err := r.ReadIdentities(ctx)
 	if err != nil {
 		return d.fail(fmt.Errorf("reading the card: %w", err))
@@ -131,67 +172,77 @@ func runDemo(ctx context.Context, w io.Writer, dir string) (err error) {
 	for _, line := range strings.Split(strings.TrimSpace(id.String()), "\n") {
 		d.detail("%s", line)
 	}
-	impi, impu := id.IMPI, id.IMPUs[0]
 
-	d.say("The S-CSCF (played by the demo) connects to the HSS over Diameter Cx")
+	d.say("Alice registers to the IMS through the P-CSCF (IMS-AKA with her ISIM), and subscribes to her reg event")
 	fmt.Fprintln(w)
-	ladder := trace.NewLadder(w, 44, "S-CSCF", "HSS")
-	node, err := peer.New(peer.Config{OriginHost: hss.DefaultSCSCFPeer, OriginRealm: hss.DefaultOriginRealm, Dict: diameter.Dictionary(),
-		Apps: []peer.App{{ID: diameter.AppCx, Vendor: diameter.Vendor3GPP}}, Trace: ladderTrace(ladder)})
+	events := make(chan ue.Event, 32)
+	phone, err := ue.New(ue.Config{Card: card, PCSCF: pcscfAddr, Ladder: w, OnEvent: func(e ue.Event) {
+		select {
+		case events <- e:
+		default:
+		}
+	}})
 	if err != nil {
 		return d.fail(err)
 	}
-	conn, err := dialRetry(ctx, node, addr)
-	if err != nil {
-		return d.fail(fmt.Errorf("connecting to the HSS: %w (see %s)", err, hssLog))
+	runCtx, stopPhone := context.WithCancel(ctx)
+	defer stopPhone()
+	runDone := make(chan error, 1)
+	go func() { runDone <- phone.Run(runCtx) }()
+	var reg *ue.Registration
+	for reg == nil || !strings.Contains(d.lastState, "active") {
+		select {
+		case e := <-events:
+			switch e.Kind {
+			case ue.Registered:
+				reg = e.Registration
+			case ue.RegState:
+				d.lastState = e.Text
+			case ue.RegistrationFailed, ue.SubscriptionFailed:
+				stopPhone()
+				<-runDone
+				return d.fail(fmt.Errorf("%s", e.Text))
+			}
+		case err := <-runDone:
+			stopPhone()
+			return d.fail(fmt.Errorf("the phone stopped: %v", err))
+		case <-time.After(15 * time.Second):
+			stopPhone()
+			<-runDone
+			return d.fail(fmt.Errorf("no registration and reg-event NOTIFY within 15 s (see scscf.log, pcscf.log)"))
+		}
 	}
-	defer conn.Close()
-	hc := cx.New(node, conn, hss.DefaultOriginRealm)
-
-	d.say("Alice registers: UAR (may she register here?), MAR (a vector), AUTHENTICATE on her ISIM, SAR")
 	fmt.Fprintln(w)
-	uaa, err := hc.UAR(ctx, impi, impu, hss.DefaultOriginRealm, cx.AuthRegistration)
-	if err != nil || !uaa.OK() {
-		return d.fail(fmt.Errorf("UAR: %v %v", uaa, err))
+	d.detail("registered %s; the network says:", reg.IMPU)
+	for _, line := range strings.Split(strings.TrimSpace(reg.String()), "\n") {
+		d.detail("  %s", line)
 	}
-	maa, err := hc.MAR(ctx, impi, impu, demoSCSCF, cx.SchemeAKAv1, 1, nil)
-	if err != nil || !maa.OK() || len(maa.Items) != 1 {
-		return d.fail(fmt.Errorf("MAR: %v %v", maa, err))
-	}
-	v := maa.Items[0]
-	res, err := r.Authenticate(ctx, sim.AppISIM, v.RAND, v.AUTN)
-	if err != nil {
-		return d.fail(fmt.Errorf("the card refused the HSS's challenge: %w", err))
-	}
-	if !bytes.Equal(res.RES, v.XRES) {
-		return d.fail(fmt.Errorf("RES %x differs from XRES %x", res.RES, v.XRES))
-	}
-	saa, err := hc.SAR(ctx, impi, impu, demoSCSCF, cx.AssignRegistration, false)
-	if err != nil || !saa.OK() {
-		return d.fail(fmt.Errorf("SAR: %v %v", saa, err))
-	}
-	d.detail("RAND %x, AUTN %x: the card checked MAC-A and SQN", v.RAND, v.AUTN)
-	d.detail("RES %x = XRES from the HSS: Alice is authenticated; CK and IK are shared", res.RES)
-	d.detail("SAA brought her profile (%d bytes of IMSSubscription XML): her implicit set is registered", len(saa.UserData))
+	d.detail("%s", d.lastState)
 
-	d.say("An attacker replays that challenge; the card refuses it, and the HSS resynchronises")
+	d.say("Bob's SIM was used on another network: it is ahead of the HSS, and refuses the first challenge")
 	fmt.Fprintln(w)
-	_, err = r.Authenticate(ctx, sim.AppISIM, v.RAND, v.AUTN)
-	var sf *sim.SyncFailureError
-	if !errors.As(err, &sf) {
-		return d.fail(fmt.Errorf("a replayed AUTN was not refused (%v)", err))
+	bobCard, err := sim.OpenSoftCard(bobPath)
+	if err != nil {
+		return d.fail(err)
 	}
-	maa, err = hc.MAR(ctx, impi, impu, demoSCSCF, cx.SchemeAKAv1, 1, append(append([]byte(nil), v.RAND...), sf.AUTS...))
-	if err != nil || !maa.OK() || len(maa.Items) != 1 {
-		return d.fail(fmt.Errorf("MAR with AUTS: %v %v", maa, err))
+	defer bobCard.Close()
+	bobPhone, err := ue.New(ue.Config{Card: bobCard, PCSCF: pcscfAddr, Ladder: w})
+	if err != nil {
+		return d.fail(err)
 	}
-	if _, err := r.Authenticate(ctx, sim.AppISIM, maa.Items[0].RAND, maa.Items[0].AUTN); err != nil {
-		return d.fail(fmt.Errorf("the card refused the vector after resync: %w", err))
+	if err := bobPhone.Boot(ctx); err != nil {
+		return d.fail(err)
 	}
-	d.detail("the card answered AUTS %x (its SQN, concealed, with MAC-S)", sf.AUTS)
-	d.detail("the S-CSCF sent RAND‖AUTS in MAR; the HSS verified MAC-S and sent a fresh vector, which the card accepts")
+	bobReg, err := bobPhone.Register(ctx)
+	if err != nil {
+		bobPhone.Close()
+		return d.fail(fmt.Errorf("registration of Bob: %w", err))
+	}
+	fmt.Fprintln(w)
+	d.detail("the card answered AUTS; the S-CSCF sent RAND‖AUTS to the HSS (MAR), which verified MAC-S and moved its SQN;")
+	d.detail("the second challenge was fresh for the card: %s is registered (hss.log shows the resync)", bobReg.IMPU)
 
-	d.say("A false network, which does not know Alice's K, challenges the card")
+	d.say("A false network, which does not know Alice's K, challenges her card")
 	fake := make([]byte, 16)
 	if _, err := rand.Read(fake); err != nil {
 		return err
@@ -210,53 +261,79 @@ func runDemo(ctx context.Context, w io.Writer, dir string) (err error) {
 	if _, err := r.Authenticate(ctx, sim.AppUSIM, vec.RAND, vec.AUTN); !errors.Is(err, sim.ErrMACFailure) {
 		return d.fail(fmt.Errorf("a false network was not refused (%v)", err))
 	}
-	d.detail("the card answers 98 62: MAC-A is wrong. A phone rejects this network.")
+	d.detail("the card answers 98 62: MAC-A is wrong. A phone never answers such a network.")
 
-	d.say("Alice de-registers (SAR USER_DEREGISTRATION) and the S-CSCF disconnects (DPR)")
+	d.say("Everyone de-registers; every process stops")
 	fmt.Fprintln(w)
-	if saa, err = hc.SAR(ctx, impi, impu, demoSCSCF, cx.AssignUserDereg, true); err != nil || !saa.OK() {
-		return d.fail(fmt.Errorf("SAR: %v %v", saa, err))
+	if err := bobPhone.Deregister(ctx); err != nil {
+		return d.fail(err)
 	}
-	conn.Close()
-	node.Wait()
+	bobPhone.Close()
+	stopPhone()
+	if err := <-runDone; err != nil {
+		return d.fail(fmt.Errorf("phone of Alice: %w", err))
+	}
+	for _, stop := range []func() error{stopP, stopS, stop} {
+		if err := stop(); err != nil {
+			return d.fail(err)
+		}
+	}
+	stopP, stopS, stop = noop, noop, noop
 	if err := card.Close(); err != nil {
 		return err
 	}
-	if err := stop(); err != nil {
-		return d.fail(err)
-	}
-	stop = func() error { return nil }
-	fmt.Fprintf(w, "\nAll %d steps succeeded. In %s:\n  %s  the card (its SQN array is in its state)\n  %s  the HSS's database\n  %s  the HSS's log: each vector's SQN, the resync\n  %s  the phone's APDUs\n",
-		d.step, dir, filepath.Base(cardPath), filepath.Base(db), filepath.Base(hssLog), filepath.Base(apduPath))
+	fmt.Fprintf(w, "\nAll %d steps succeeded. In %s:\n  alice.card.yaml, bob.card.yaml  the cards (their SQN arrays are in their state)\n  hss.db  the HSS's database\n  hss.log, scscf.log, pcscf.log  each service's log (hss.log: every vector's SQN, the resync)\n  %s  the phone's APDUs\n",
+		d.step, dir, filepath.Base(apduPath))
 	return nil
 }
 
-// ladderTrace draws each Diameter message on the ladder.
-func ladderTrace(l *trace.Ladder) func(peer.Event) {
-	return func(e peer.Event) {
-		if e.Msg == nil {
-			return
+func noop() error { return nil }
+
+// freeLoopback2 returns two loopback addresses free for both UDP and TCP.
+func freeLoopback2() (string, string, error) {
+	var out []string
+	for len(out) < 2 {
+		a, err := freeLoopback()
+		if err != nil {
+			return "", "", err
 		}
-		from, to := "S-CSCF", "HSS"
-		if e.Dir == peer.In {
-			from, to = to, from
+		if c, err := net.ListenPacket("udp", a); err == nil {
+			c.Close()
+			out = append(out, a)
 		}
-		l.Arrow(from, to, describe(e.Msg))
+	}
+	return out[0], out[1], nil
+}
+
+// waitTCP waits until something listens on addr.
+func waitTCP(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nothing listens on %s after %s", addr, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-// describe names a Diameter message as a ladder label: "MAR", "MAA 2001 DIAMETER_SUCCESS".
-func describe(m *diam.Message) string {
-	short := map[uint32]string{diameter.CmdCE: "CE", diameter.CmdDW: "DW", diameter.CmdDP: "DP", diameter.CmdUA: "UA",
-		diameter.CmdSA: "SA", diameter.CmdLI: "LI", diameter.CmdMA: "MA", diameter.CmdRT: "RT", diameter.CmdPP: "PP"}[m.Header.CommandCode]
-	if short == "" {
-		short = fmt.Sprint(m.Header.CommandCode)
+// waitLogLine waits until a log file contains s.
+func waitLogLine(path, s string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		b, _ := os.ReadFile(path)
+		if strings.Contains(string(b), s) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s does not say %q after %s", path, s, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	if m.Header.CommandFlags&diam.RequestFlag != 0 {
-		return short + "R"
-	}
-	code, exp := peer.ResultCode(m)
-	return fmt.Sprintf("%sA %s", short, diameter.ResultName(code, exp))
 }
 
 // freeLoopback returns a loopback address with a free TCP port.
@@ -304,16 +381,4 @@ func startProcess(ctx context.Context, self, logPath string, args ...string) (st
 			return fmt.Errorf("imslab %s did not stop within 5 s after SIGINT (killed)", args[0])
 		}
 	}, nil
-}
-
-// dialRetry connects to a server that is starting.
-func dialRetry(ctx context.Context, n *peer.Node, addr string) (*peer.Conn, error) {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := n.Dial(ctx, "tcp", addr)
-		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
-			return c, err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

@@ -44,6 +44,15 @@ func newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log protocol events (debug level) to stderr")
 	logger := func() *slog.Logger { return newLogger(verbose) }
+	root.PersistentPreRun = func(*cobra.Command, []string) {
+		// Libraries that log through slog's default (sipgo) say only
+		// errors, unless -v.
+		lvl := slog.LevelError
+		if verbose {
+			lvl = slog.LevelDebug
+		}
+		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})))
+	}
 	root.AddCommand(newSimCmd(logger), newHSSCmd(logger), newSCSCFCmd(logger), newPCSCFCmd(logger), newUECmd(logger), newDemoCmd())
 	return root
 }
