@@ -13,6 +13,8 @@ import (
 
 	"github.com/imslab/imslab/hss"
 	"github.com/imslab/imslab/hss/store"
+
+	"github.com/imslab/imslab/internal/reginfo"
 )
 
 // subscribe sends a reg-event SUBSCRIBE as the P-CSCF forwards a UE's:
@@ -82,12 +84,12 @@ func (u *ue) contactURI() string {
 }
 
 // reginfoOf decodes a NOTIFY's body.
-func reginfoOf(t *testing.T, n *sip.Request) *regInfoDoc {
+func reginfoOf(t *testing.T, n *sip.Request) *reginfo.Doc {
 	t.Helper()
 	if ct := header(n, "Content-Type"); ct != "application/reginfo+xml" {
 		t.Fatalf("NOTIFY Content-Type %q", ct)
 	}
-	var d regInfoDoc
+	var d reginfo.Doc
 	if err := xml.Unmarshal(n.Body(), &d); err != nil {
 		t.Fatalf("NOTIFY body: %v\n%s", err, n.Body())
 	}
@@ -95,7 +97,7 @@ func reginfoOf(t *testing.T, n *sip.Request) *regInfoDoc {
 }
 
 // contactStates lists "uri state event" of the first registration.
-func contactStates(d *regInfoDoc) []string {
+func contactStates(d *reginfo.Doc) []string {
 	var out []string
 	for _, c := range d.Registrations[0].Contacts {
 		out = append(out, c.URI+" "+c.State+" "+c.Event)

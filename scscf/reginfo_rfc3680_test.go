@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imslab/imslab/internal/reginfo"
 )
 
 // The example of RFC 3680 §6 (user@example.com with a registered and an
@@ -82,21 +84,21 @@ func parseTree(t *testing.T, doc []byte) *node {
 
 func TestRegInfoRFC3680Example(t *testing.T) {
 	d72, d36 := int64(7322), int64(3600)
-	doc := &regInfoDoc{Version: 0, State: "full", Registrations: []regInfoRegister{{
+	doc := &reginfo.Doc{Version: 0, State: "full", Registrations: []reginfo.Registration{{
 		AOR: "sip:user@example.com", ID: "as9", State: "active",
-		Contacts: []regInfoContact{
+		Contacts: []reginfo.Contact{
 			{ID: "76", State: "active", Event: "registered", DurationRegistered: &d72, Q: "0.8", URI: "sip:user@pc887.example.com"},
 			{ID: "77", State: "terminated", Event: "expired", DurationRegistered: &d36, Q: "0.5", URI: "sip:user@university.edu"},
 		}}}}
-	got, want := parseTree(t, doc.marshal()), parseTree(t, []byte(rfc3680Example))
+	got, want := parseTree(t, reginfo.Encode(doc)), parseTree(t, []byte(rfc3680Example))
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("encoded:\n%s\nis not RFC 3680's example", doc.marshal())
+		t.Errorf("encoded:\n%s\nis not RFC 3680's example", reginfo.Encode(doc))
 	}
 	if want.Name.Space != "urn:ietf:params:xml:ns:reginfo" || got.Children[0].Name.Space != want.Name.Space {
 		t.Errorf("namespace %q / %q", got.Name.Space, got.Children[0].Name.Space)
 	}
 	// And it decodes back.
-	var back regInfoDoc
+	var back reginfo.Doc
 	if err := xml.Unmarshal([]byte(rfc3680Example), &back); err != nil || len(back.Registrations[0].Contacts) != 2 ||
 		*back.Registrations[0].Contacts[0].DurationRegistered != 7322 {
 		t.Errorf("decoding the example: %v %+v", err, back)
@@ -114,7 +116,7 @@ func TestRegInfoOfSet(t *testing.T) {
 		CallID: "c1", CSeq: 7, Event: "refreshed"}
 	old := &Binding{URI: "sip:old@192.0.2.2", Registered: now.Add(-time.Hour), CallID: "c0", CSeq: 3}
 	set := &regSet{Key: "sip:a@x", IMPUs: []string{"sip:a@x", "tel:+1", "sip:barred@x"}, Barred: []string{"sip:barred@x"}, Contacts: []*Binding{b}}
-	var d regInfoDoc
+	var d reginfo.Doc
 	if err := xml.Unmarshal(regInfo(set, "sip:a@x", []removed{{b: old, event: "expired"}}, false, 4, now), &d); err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +136,7 @@ func TestRegInfoOfSet(t *testing.T) {
 		t.Error("registration not active")
 	}
 	// The set ended: every registration terminated.
-	d = regInfoDoc{}
+	d = reginfo.Doc{}
 	if err := xml.Unmarshal(regInfo(set, "sip:a@x", []removed{{b: b, event: "unregistered"}}, true, 5, now), &d); err != nil {
 		t.Fatal(err)
 	}

@@ -1,29 +1,20 @@
 package ue
 
 import (
-	"bytes"
-	"encoding/xml"
-	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
-)
 
-// Limits on a reginfo document: it comes from the network.
-const (
-	maxReginfoBytes = 64 << 10
-	maxReginfoRegs  = 64
-	maxReginfoConts = 64
+	"github.com/imslab/imslab/internal/reginfo"
 )
-
-// reginfoNS is the namespace of application/reginfo+xml, RFC 3680 §5.4.
-const reginfoNS = "urn:ietf:params:xml:ns:reginfo"
 
 // ErrReginfo is returned (wrapped) for a body that is not valid reginfo.
-var ErrReginfo = errors.New("reginfo")
+// It is reginfo.ErrInvalid, where the parser lives.
+var ErrReginfo = reginfo.ErrInvalid
 
-// Reginfo is a registration state document (RFC 3680 §5.1).
+// Reginfo is a registration state document (RFC 3680 §5.1), as the UE
+// keeps it: the parts it acts on, in Go units. The XML form is
+// reginfo.Doc (RFC 3680 §5.3, §5.4).
 type Reginfo struct {
 	Version       int        `json:"version"`
 	State         string     `json:"state"` // "full" or "partial"
@@ -53,142 +44,41 @@ type RegContact struct {
 	Instance string `json:"instance,omitempty"`
 }
 
-// The XML form, RFC 3680 §5.4.
-type xmlReginfo struct {
-	XMLName       xml.Name          `xml:"reginfo"`
-	Version       string            `xml:"version,attr"`
-	State         string            `xml:"state,attr"`
-	Registrations []xmlRegistration `xml:"registration"`
-}
-
-type xmlRegistration struct {
-	AOR      string       `xml:"aor,attr"`
-	ID       string       `xml:"id,attr"`
-	State    string       `xml:"state,attr"`
-	Contacts []xmlContact `xml:"contact"`
-}
-
-type xmlContact struct {
-	ID         string     `xml:"id,attr"`
-	State      string     `xml:"state,attr"`
-	Event      string     `xml:"event,attr"`
-	Expires    string     `xml:"expires,attr"`
-	RetryAfter string     `xml:"retry-after,attr"`
-	URI        string     `xml:"uri"`
-	Params     []xmlParam `xml:"unknown-param"`
-}
-
-type xmlParam struct {
-	Name  string `xml:"name,attr"`
-	Value string `xml:",chardata"`
-}
-
-var (
-	docStates     = []string{"full", "partial"}
-	regStates     = []string{"init", "active", "terminated"}
-	contactStates = []string{"active", "terminated"}
-	contactEvents = []string{"registered", "created", "refreshed", "shortened", "expired",
-		"deactivated", "probation", "unregistered", "rejected"}
-)
-
 // ParseReginfo reads an application/reginfo+xml document (RFC 3680 §5.4)
-// and checks what the UE relies on: the namespace, version, the states
-// and events from the schema, an aor per registration and a uri per
-// contact. Unknown elements and attributes (extensions) are ignored.
+// with reginfo.Parse, which checks what the UE relies on (the namespace,
+// version, the states and events from the schema, an aor per registration
+// and a uri per contact, and its size limits), and keeps the UE's view of
+// it. Unknown elements and attributes (extensions) are ignored.
 func ParseReginfo(b []byte) (*Reginfo, error) {
-	if len(b) > maxReginfoBytes {
-		return nil, fmt.Errorf("%w: %d bytes, more than the %d accepted", ErrReginfo, len(b), maxReginfoBytes)
-	}
-	var x xmlReginfo
-	dec := xml.NewDecoder(bytes.NewReader(b))
-	dec.Strict = true
-	if err := dec.Decode(&x); err != nil {
-		return nil, fmt.Errorf("%w: not XML: %v", ErrReginfo, err)
-	}
-	if x.XMLName.Space != reginfoNS {
-		return nil, fmt.Errorf("%w: root element in namespace %q, want %q", ErrReginfo, x.XMLName.Space, reginfoNS)
-	}
-	ri := &Reginfo{State: x.State}
-	var err error
-	if ri.Version, err = nonNegative("version", x.Version, true); err != nil {
+	d, err := reginfo.Parse(b)
+	if err != nil {
 		return nil, err
 	}
-	if !oneOf(x.State, docStates) {
-		return nil, fmt.Errorf("%w: state %q, want full or partial", ErrReginfo, x.State)
-	}
-	if len(x.Registrations) > maxReginfoRegs {
-		return nil, fmt.Errorf("%w: %d registrations, more than %d", ErrReginfo, len(x.Registrations), maxReginfoRegs)
-	}
-	for _, xr := range x.Registrations {
-		r := RegEntry{AOR: strings.TrimSpace(xr.AOR), ID: xr.ID, State: xr.State}
-		if r.AOR == "" {
-			return nil, fmt.Errorf("%w: a registration without aor", ErrReginfo)
-		}
-		if !oneOf(r.State, regStates) {
-			return nil, fmt.Errorf("%w: registration %s has state %q, want init, active or terminated", ErrReginfo, r.AOR, r.State)
-		}
-		if len(xr.Contacts) > maxReginfoConts {
-			return nil, fmt.Errorf("%w: registration %s has %d contacts, more than %d", ErrReginfo, r.AOR, len(xr.Contacts), maxReginfoConts)
-		}
-		for _, xc := range xr.Contacts {
-			c, err := parseContact(r.AOR, xc)
-			if err != nil {
-				return nil, err
-			}
-			r.Contacts = append(r.Contacts, c)
+	ri := &Reginfo{Version: int(d.Version), State: d.State}
+	for _, xr := range d.Registrations {
+		r := RegEntry{AOR: xr.AOR, ID: xr.ID, State: xr.State}
+		for i := range xr.Contacts {
+			r.Contacts = append(r.Contacts, regContact(&xr.Contacts[i]))
 		}
 		ri.Registrations = append(ri.Registrations, r)
 	}
 	return ri, nil
 }
 
-func parseContact(aor string, xc xmlContact) (RegContact, error) {
-	c := RegContact{ID: xc.ID, State: xc.State, Event: xc.Event, URI: strings.TrimSpace(xc.URI)}
-	if c.URI == "" {
-		return c, fmt.Errorf("%w: a contact of %s without uri", ErrReginfo, aor)
+// regContact is the UE's view of a contact reginfo.Parse accepted: its
+// expires and retry-after fit an int32 of seconds.
+func regContact(xc *reginfo.Contact) RegContact {
+	c := RegContact{ID: xc.ID, State: xc.State, Event: xc.Event, URI: xc.URI}
+	if xc.Expires != nil {
+		c.Expires = time.Duration(*xc.Expires) * time.Second
 	}
-	if !oneOf(c.State, contactStates) {
-		return c, fmt.Errorf("%w: contact %s has state %q, want active or terminated", ErrReginfo, c.URI, c.State)
+	if xc.RetryAfter != nil {
+		c.RetryAfter = time.Duration(*xc.RetryAfter) * time.Second
 	}
-	if !oneOf(c.Event, contactEvents) {
-		return c, fmt.Errorf("%w: contact %s has event %q", ErrReginfo, c.URI, c.Event)
+	if v, ok := xc.Param("+sip.instance"); ok {
+		c.Instance = strings.Trim(strings.TrimSpace(v), `"<>`)
 	}
-	exp, err := nonNegative("expires", xc.Expires, false)
-	if err != nil {
-		return c, err
-	}
-	ra, err := nonNegative("retry-after", xc.RetryAfter, false)
-	if err != nil {
-		return c, err
-	}
-	c.Expires, c.RetryAfter = time.Duration(exp)*time.Second, time.Duration(ra)*time.Second
-	for _, p := range xc.Params {
-		if strings.EqualFold(p.Name, "+sip.instance") {
-			c.Instance = strings.Trim(strings.TrimSpace(p.Value), `"<>`)
-		}
-	}
-	return c, nil
-}
-
-// nonNegative parses an xs:nonNegativeInteger attribute that fits an int32.
-func nonNegative(name, v string, required bool) (int, error) {
-	if v == "" && !required {
-		return 0, nil
-	}
-	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 31)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %s %q is not a non-negative integer", ErrReginfo, name, v)
-	}
-	return int(n), nil
-}
-
-func oneOf(s string, set []string) bool {
-	for _, v := range set {
-		if s == v {
-			return true
-		}
-	}
-	return false
+	return c
 }
 
 // Summary renders the document in one line for logs and ladders.
