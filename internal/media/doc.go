@@ -1,0 +1,2 @@
+// Package media is the RTP/SRTP media plane used by imslab UEs for voice calls.
+package media
