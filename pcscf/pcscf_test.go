@@ -1,13 +1,13 @@
 package pcscf
 
 import (
-	"bytes"
+	"github.com/imslab/imslab/testbed/labtest"
+
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -21,22 +21,7 @@ const (
 )
 
 // logBuffer collects the P-CSCF's log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer struct{ labtest.Buffer }
 
 // has tells whether one log line contains every part.
 func (l *logBuffer) has(parts ...string) bool {

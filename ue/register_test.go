@@ -1,13 +1,13 @@
 package ue
 
 import (
-	"bytes"
+	"github.com/imslab/imslab/testbed/labtest"
+
 	"context"
 	"encoding/hex"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -60,28 +60,9 @@ func newTestCardMSISDN(t *testing.T, imsi, msisdn string, isim bool, seq uint64)
 	return &testCard{p: p, card: c, k: k, opc: opc}
 }
 
-// syncBuffer is a goroutine-safe buffer for ladders and logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// newTestUE builds a UE on loopback for the fake network.
-func newTestUE(t *testing.T, c *testCard, f *fakeNet, mod func(*Config)) (*UE, *syncBuffer) {
+func newTestUE(t *testing.T, c *testCard, f *fakeNet, mod func(*Config)) (*UE, *labtest.Buffer) {
 	t.Helper()
-	ladder := &syncBuffer{}
+	ladder := &labtest.Buffer{}
 	cfg := Config{Card: c.card, PCSCF: f.addr, Transport: f.cfg.Network, Ladder: ladder,
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	if mod != nil {
