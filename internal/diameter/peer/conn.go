@@ -384,7 +384,7 @@ func (c *Conn) gotCER(m *diam.Message) bool {
 
 // gotCEA completes the client's capabilities exchange.
 func (c *Conn) gotCEA(m *diam.Message) bool {
-	code := resultCode(m)
+	code, _ := ResultCode(m)
 	if code != diameter.ResultSuccess {
 		c.fail(fmt.Errorf("the peer answered CER with Result-Code %d (%s)", code, diameter.ResultName(code, false)))
 		return false

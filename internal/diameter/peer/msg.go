@@ -163,30 +163,7 @@ func avpString(m *diam.Message, code uint32) string {
 	if err != nil {
 		return ""
 	}
-	switch v := a.Data.(type) {
-	case datatype.DiameterIdentity:
-		return string(v)
-	case datatype.UTF8String:
-		return string(v)
-	case datatype.OctetString:
-		return string(v)
-	}
-	return fmt.Sprint(a.Data)
-}
-
-// resultCode returns the Result-Code, or the Experimental-Result-Code.
-func resultCode(m *diam.Message) uint32 {
-	if a, err := m.FindAVP(avp.ResultCode, 0); err == nil {
-		if v, ok := a.Data.(datatype.Unsigned32); ok {
-			return uint32(v)
-		}
-	}
-	if a, err := m.FindAVP(avp.ExperimentalResultCode, 0); err == nil {
-		if v, ok := a.Data.(datatype.Unsigned32); ok {
-			return uint32(v)
-		}
-	}
-	return 0
+	return diameter.String(a)
 }
 
 // ResultCode returns an answer's Result-Code, or its Experimental-Result-Code

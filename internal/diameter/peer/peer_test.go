@@ -147,8 +147,8 @@ func rawConn(t *testing.T, addr string) (net.Conn, *Node) {
 	if _, err := cer.WriteTo(nc); err != nil {
 		t.Fatal(err)
 	}
-	if a := readMsg(t, nc, cli); resultCode(a) != diameter.ResultSuccess {
-		t.Fatalf("CEA: %v", a)
+	if code, _ := ResultCode(readMsg(t, nc, cli)); code != diameter.ResultSuccess {
+		t.Fatalf("CEA: result %d", code)
 	}
 	return nc, cli
 }
