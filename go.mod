@@ -8,6 +8,7 @@ require (
 	github.com/fiorix/go-diameter/v4 v4.0.4
 	github.com/gopacket/gopacket v1.7.7
 	github.com/pion/rtp v1.10.6
+	github.com/pion/sdp/v3 v3.0.20
 	github.com/pion/srtp/v3 v3.1.3
 	github.com/spf13/cobra v1.10.2
 	github.com/wmnsk/milenage v1.2.1

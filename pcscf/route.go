@@ -49,6 +49,10 @@ func (p *PCSCF) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 		p.fromUE(req, tx, f)
 		return
 	}
+	if f := p.udpFlowOverTCP(req, key); f != nil {
+		p.fromUE(req, tx, f)
+		return
+	}
 	if p.isCore(key.Addr.Addr()) {
 		if r := req.Route(); r != nil && p.isUs(r.Address) {
 			p.toUE(req, tx)
@@ -64,6 +68,27 @@ func (p *PCSCF) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	p.refuse(req, tx, 403, "Forbidden", "source is not a registered flow (REGISTER first)", "flow", key.String())
+}
+
+// udpFlowOverTCP finds the UDP flow of a UE that sent a request over TCP
+// because it was too large for UDP (RFC 3261 §18.1.1, TS 24.229 §4.2A): a
+// TCP connection comes from another port, so the flow is the UDP one at
+// the connection's IP and the port of the request's Via sent-by (the UE's
+// own address, RFC 3261 §18.2.2), when that flow is registered.
+func (p *PCSCF) udpFlowOverTCP(req *sip.Request, key FlowKey) *flow {
+	v := req.Via()
+	if key.Transport != "tcp" || v == nil {
+		return nil
+	}
+	ip, err := netip.ParseAddr(strings.Trim(v.Host, "[]"))
+	if err != nil || ip.Unmap() != key.Addr.Addr() {
+		return nil // the Via must name the IP the connection came from
+	}
+	port := v.Port
+	if port == 0 {
+		port = 5060
+	}
+	return p.flows.get(FlowKey{Transport: "udp", Addr: netip.AddrPortFrom(ip.Unmap(), uint16(port))}, p.now())
 }
 
 // validate is RFC 3261 §16.3 steps 3 and 5 (step 1 was the guard's):

@@ -191,6 +191,7 @@ type fakePCSCF struct {
 	scscf    string
 	client   *sipgo.Client
 	notifies chan *sip.Request
+	phones   phoneBook // the devices behind it, for calls (call_test.go)
 }
 
 func startPCSCF(t testing.TB, host, scscf string) *fakePCSCF {
@@ -224,6 +225,9 @@ func startPCSCF(t testing.TB, host, scscf string) *fakePCSCF {
 		tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 		p.notifies <- req
 	})
+	for _, m := range []sip.RequestMethod{sip.INVITE, sip.ACK, sip.BYE, sip.PRACK, sip.UPDATE, sip.INFO} {
+		srv.OnRequest(m, p.toPhone)
+	}
 	done := make(chan struct{}, 2)
 	go func() { srv.ServeUDP(udp); done <- struct{}{} }()
 	go func() { srv.ServeTCP(tcp); done <- struct{}{} }()
@@ -275,7 +279,8 @@ type ue struct {
 	auts       bool   // send a synchronisation failure instead of RES
 	sqnMS      uint64 // the card's SQN, for auts
 	badRES     bool
-	tcp        bool // REGISTER over TCP
+	tcp        bool   // REGISTER over TCP
+	path       string // Path the P-CSCF adds; default its own
 }
 
 var ueSeq atomic.Uint32
@@ -316,7 +321,11 @@ func (p *fakePCSCF) request(u *ue, authz string) *sip.Request {
 	if authz != "" {
 		req.AppendHeader(sip.NewHeader("Authorization", authz))
 	}
-	req.AppendHeader(sip.NewHeader("Path", "<sip:term@"+p.addr+";lr>"))
+	path := u.path
+	if path == "" {
+		path = "<sip:term@" + p.addr + ";lr>"
+	}
+	req.AppendHeader(sip.NewHeader("Path", path))
 	req.AppendHeader(sip.NewHeader("Supported", "path"))
 	req.SetBody(nil)
 	if u.tcp {

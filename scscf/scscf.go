@@ -1,10 +1,14 @@
 // Package scscf is imslab's S-CSCF (TS 24.229 §5.4): the registrar of the
-// IMS. It authenticates REGISTER with IMS AKA (AKAv1-MD5, RFC 3310,
-// TS 33.203) or SIP Digest (TS 33.203 Annex N) using vectors fetched from
-// the HSS over Cx (TS 29.228/29.229), keeps the bindings of every implicit
-// registration set, serves the reg event package (RFC 3680, TS 24.229
-// §5.4.2.1) and obeys the HSS's network-initiated de-registration (RTR).
-// It also performs the I-CSCF's Cx query (UAR): imslab has no separate
+// IMS and the proxy that routes its calls. It authenticates REGISTER with
+// IMS AKA (AKAv1-MD5, RFC 3310, TS 33.203) or SIP Digest (TS 33.203 Annex
+// N) using vectors fetched from the HSS over Cx (TS 29.228/29.229), keeps
+// the bindings of every implicit registration set, serves the reg event
+// package (RFC 3680, TS 24.229 §5.4.2.1) and obeys the HSS's
+// network-initiated de-registration (RTR). It routes INVITEs as a stateful
+// proxy (RFC 3261 §16): originating for its registered users (§5.4.3.2),
+// terminating to every registered contact of the callee in parallel
+// (§5.4.3.3), and stays on the dialog's path (Record-Route). It also
+// performs the I-CSCF's Cx queries (UAR, LIR): imslab has no separate
 // I-CSCF. SIP transport, transactions and parsing are github.com/emiago/sipgo.
 package scscf
 
@@ -46,6 +50,10 @@ const (
 	trustedDefaultAddress = "127.0.0.1"
 )
 
+// DefaultNoAnswerTimeout is how long a call rings before the S-CSCF
+// cancels it and answers 408 (RFC 3261 §16.8: Timer C's role).
+const DefaultNoAnswerTimeout = 60 * time.Second
+
 // Config configures the S-CSCF. The zero value, with the defaults New
 // fills in, is the local lab's S-CSCF.
 type Config struct {
@@ -77,7 +85,11 @@ type Config struct {
 	// AuthTimeout is reg-await-auth (TS 24.229 §5.4.1.2.1): how long a
 	// challenge's nonce stays usable.
 	AuthTimeout time.Duration
-	Logger      *slog.Logger
+	// NoAnswerTimeout is how long the devices of a callee ring: then the
+	// S-CSCF cancels every branch and answers 408 Request Timeout (RFC 3261
+	// §16.8: a branch whose Timer C fires counts as 408). Default 60 s.
+	NoAnswerTimeout time.Duration
+	Logger          *slog.Logger
 	// Trace, if set, sees every SIP and Diameter message sent and received.
 	Trace func(Event)
 }
@@ -176,6 +188,7 @@ func setDefaults(cfg *Config) {
 	dur(&cfg.MaxExpires, DefaultMaxExpires)
 	dur(&cfg.DefaultExpires, DefaultExpires)
 	dur(&cfg.AuthTimeout, DefaultAuthTimeout)
+	dur(&cfg.NoAnswerTimeout, DefaultNoAnswerTimeout)
 }
 
 // parseTrusted reads the trusted P-CSCF list: IP addresses or CIDR prefixes.
@@ -337,8 +350,11 @@ func (s *SCSCF) setupSIP(udp net.PacketConn) error {
 	s.ua, s.server, s.client = ua, srv, cl
 	srv.OnRegister(s.handler(s.reg.onRegister))
 	srv.OnSubscribe(s.handler(s.reg.onSubscribe))
-	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
-	srv.OnNoRoute(s.handler(s.notImplemented))
+	route := s.handler(s.onRequest)
+	for _, m := range []sip.RequestMethod{sip.INVITE, sip.ACK, sip.CANCEL, sip.BYE, sip.PRACK, sip.UPDATE, sip.INFO} {
+		srv.OnRequest(m, route)
+	}
+	srv.OnNoRoute(route)
 	return nil
 }
 

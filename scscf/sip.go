@@ -102,11 +102,17 @@ func (s *SCSCF) trustedSource(src string) bool {
 	return false
 }
 
+// allowed are the methods the S-CSCF handles (RFC 3261 §20.5); in a
+// dialog it record-routed, it relays any method.
+const allowed = "INVITE, ACK, CANCEL, BYE, PRACK, UPDATE, INFO, REGISTER, SUBSCRIBE"
+
+// notImplemented refuses a method the S-CSCF does not route outside a
+// dialog (MESSAGE, OPTIONS, PUBLISH, ...).
 func (s *SCSCF) notImplemented(_ context.Context, req *sip.Request, tx sip.ServerTransaction) {
-	s.log.Info(fmt.Sprintf("%s refused (501): the S-CSCF handles only REGISTER and SUBSCRIBE (reg event) so far", req.Method),
-		"method", req.Method.String(), "source", req.Source())
-	res := s.response(req, 501, "Not Implemented", "")
-	res.AppendHeader(sip.NewHeader("Allow", "REGISTER, SUBSCRIBE, NOTIFY, ACK"))
+	why := fmt.Sprintf("outside a dialog the S-CSCF handles REGISTER, SUBSCRIBE (reg event) and INVITE, not %s", req.Method)
+	s.log.Info(fmt.Sprintf("%s refused (501): %s", req.Method, why), "method", req.Method.String(), "source", req.Source())
+	res := s.response(req, 501, "Not Implemented", why)
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
 	s.respond(tx, req, res)
 }
 

@@ -2,7 +2,7 @@ package ue
 
 import "time"
 
-// EventKind names what happened to a UE's registration.
+// EventKind names what happened to a UE's registration or calls.
 type EventKind int
 
 // The events a UE reports through Config.OnEvent.
@@ -24,12 +24,27 @@ const (
 	NetworkDeregistered
 	// Deregistered: the UE de-registered (Expires: 0 accepted).
 	Deregistered
+	// CallDialing: an outgoing call's INVITE is on its way (Call set).
+	CallDialing
+	// CallRinging: the callee rings (outgoing), or this UE rings
+	// (incoming) (Call set).
+	CallRinging
+	// CallAnswered: this UE answered an incoming call (200 sent).
+	CallAnswered
+	// CallEstablished: the call is set up, media flowing (Call set).
+	CallEstablished
+	// CallFailed: a call did not connect (Err set for outgoing calls).
+	CallFailed
+	// CallEnded: a call ended (Call set; Call.Result says how).
+	CallEnded
 )
 
 var kindNames = map[EventKind]string{
 	Registered: "registered", Refreshed: "refreshed", RegistrationFailed: "registration-failed",
 	Subscribed: "subscribed", SubscriptionFailed: "subscription-failed", RegState: "reg-state",
 	NetworkDeregistered: "network-deregistered", Deregistered: "deregistered",
+	CallDialing: "call-dialing", CallRinging: "call-ringing", CallAnswered: "call-answered",
+	CallEstablished: "call-established", CallFailed: "call-failed", CallEnded: "call-ended",
 }
 
 func (k EventKind) String() string {
@@ -45,7 +60,10 @@ type Event struct {
 	Time         time.Time
 	Registration *Registration
 	Reginfo      *Reginfo
-	Err          error
+	// Call is the call a Call* event is about (nil for an incoming call
+	// refused before it was set up).
+	Call *Call
+	Err  error
 	// Text says it for a person, in one line.
 	Text string
 }

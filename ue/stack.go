@@ -21,6 +21,7 @@ import (
 type stack struct {
 	ua      *sipgo.UserAgent
 	client  *sipgo.Client
+	tcp     *sipgo.Client // over TCP when the UE sends over UDP: from an ephemeral port
 	srv     *sipgo.Server
 	pc      net.PacketConn // UDP socket
 	ln      net.Listener   // TCP listener, on the same port
@@ -60,6 +61,12 @@ func openStack(u *UE) (_ *stack, err error) {
 		return nil, fmt.Errorf("SIP stack: %w", err)
 	}
 	st.srv.OnNotify(u.handle(u.onNotify))
+	st.srv.OnInvite(u.handle(u.onInvite))
+	st.srv.OnAck(u.handle(u.onAck))
+	st.srv.OnPrack(u.handle(u.onPrack))
+	st.srv.OnBye(u.handle(u.onBye))
+	st.srv.OnUpdate(u.handle(u.onInDialog))
+	st.srv.OnInfo(u.handle(u.onInDialog))
 	st.srv.OnOptions(u.handle(func(req *sip.Request, tx sip.ServerTransaction) {
 		u.respond(req, tx, 200, "OK")
 	}))
@@ -76,6 +83,9 @@ func openStack(u *UE) (_ *stack, err error) {
 		}
 	}
 	opts := []sipgo.ClientOption{sipgo.WithClientLogger(log), sipgo.WithClientHostname(host), sipgo.WithClientPort(port)}
+	if st.tcp, err = sipgo.NewClient(ua, opts...); err != nil {
+		return nil, fmt.Errorf("SIP stack: %w", err)
+	}
 	if u.cfg.Transport == "udp" {
 		// Send from the listening socket, not from a new ephemeral one.
 		opts = append(opts, sipgo.WithClientConnectionAddr(local.String()))
@@ -154,6 +164,15 @@ func outboundIP(pcscf string) (string, error) {
 	return host, nil
 }
 
+// clientFor is the client that sends req: over TCP, one that dials from an
+// ephemeral port (the UE's own port is its TCP listener's).
+func (st *stack) clientFor(req *sip.Request) *sipgo.Client {
+	if strings.EqualFold(req.Transport(), "TCP") {
+		return st.tcp
+	}
+	return st.client
+}
+
 // close stops serving and closes the socket and every connection.
 func (st *stack) close() error {
 	var err error
@@ -172,15 +191,11 @@ func (st *stack) close() error {
 // §5.1.1.2.1, §5.1.2A.1.1), as one client transaction, and returns the
 // final response.
 func (u *UE) send(ctx context.Context, req *sip.Request) (*sip.Response, error) {
-	req.SetDestination(u.pcscf)
-	req.SetTransport(u.network)
 	// The Via is the UE's own (RFC 3261 §8.1.1.7), set here so that the
 	// message is traced whole before it goes (and before its answer).
-	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: u.network,
-		Host: u.contact.Host, Port: u.contact.Port, Params: sip.HeaderParams{{K: "branch", V: sip.GenerateBranchN(16)}}}
-	req.PrependHeader(via)
+	u.stampVia(req)
 	u.traceSent(req, describeRequest(req))
-	tx, err := u.stack.client.TransactionRequest(ctx, req)
+	tx, err := u.stack.clientFor(req).TransactionRequest(ctx, req)
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		return nil, fmt.Errorf("the P-CSCF %s refuses %s connections (is it running? imslab pcscf --listen %s): %w",
 			u.pcscf, u.cfg.Transport, u.pcscf, err)

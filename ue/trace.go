@@ -1,14 +1,18 @@
 package ue
 
 import (
+	"bytes"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/imslab/imslab/internal/sipdigest"
+	"github.com/imslab/imslab/internal/trace"
 )
 
 // Ladder participants.
@@ -24,6 +28,7 @@ func (u *UE) traceSent(m sip.Message, label string) {
 		u.ladder.Arrow(partUE, partPCSCF, label)
 	}
 	u.printMessage("UE → P-CSCF "+u.pcscf, m)
+	u.traceEvent(true, m, label)
 }
 
 // traceRecv draws a message the UE received and prints it in full.
@@ -32,6 +37,30 @@ func (u *UE) traceRecv(m sip.Message, label string) {
 		u.ladder.Arrow(partPCSCF, partUE, label)
 	}
 	u.printMessage("P-CSCF "+u.pcscf+" → UE", m)
+	u.traceEvent(false, m, label)
+}
+
+// traceEvent hands a SIP message to Config.Trace, between the UE's
+// contact address and the P-CSCF (every message of a UE goes through it).
+func (u *UE) traceEvent(sent bool, m sip.Message, label string) {
+	if u.cfg.Trace == nil {
+		return
+	}
+	me, err1 := netip.ParseAddrPort(net.JoinHostPort(u.contact.Host, strconv.Itoa(u.contact.Port)))
+	pc, err2 := netip.ParseAddrPort(u.pcscf)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	network := strings.ToLower(m.Transport())
+	if network == "" {
+		network = strings.ToLower(u.network)
+	}
+	e := trace.Event{Time: time.Now(), Node: "UE", Protocol: "SIP", Sent: sent, Network: network,
+		Src: pc, Dst: me, Summary: label, Raw: []byte(m.String())}
+	if sent {
+		e.Src, e.Dst = me, pc
+	}
+	u.cfg.Trace(e)
 }
 
 // traceCard draws an exchange with the card.
@@ -74,6 +103,18 @@ func describeRequest(req *sip.Request) string {
 		return label
 	case sip.SUBSCRIBE:
 		return "SUBSCRIBE " + header(req, "Event") + " expires=" + header(req, "Expires")
+	case sip.INVITE:
+		label := "INVITE " + req.Recipient.String()
+		if len(req.Body()) > 0 {
+			label += " (SDP offer)"
+		}
+		return label
+	case sip.PRACK:
+		return "PRACK RAck " + header(req, "RAck")
+	case sip.ACK:
+		if len(req.Body()) > 0 {
+			return "ACK (SDP answer)"
+		}
 	}
 	return string(req.Method)
 }
@@ -103,6 +144,15 @@ func describeResponse(res *sip.Response) string {
 		label += " (SUBSCRIBE) expires=" + header(res, "Expires")
 	case method == string(sip.NOTIFY):
 		label += " (NOTIFY)"
+	case method == string(sip.INVITE):
+		if rs := header(res, "RSeq"); rs != "" {
+			label += " RSeq " + rs
+		}
+		if len(res.Body()) > 0 {
+			label += " (SDP)"
+		}
+	case method != "" && method != string(sip.REGISTER):
+		label += " (" + method + ")"
 	}
 	return label
 }
@@ -123,4 +173,22 @@ func portOf(hostport string) int {
 	}
 	n, _ := strconv.Atoi(p)
 	return n
+}
+
+// traceMedia sees every RTP/SRTP packet of the UE's calls (media.Config.Tap).
+func (u *UE) traceMedia(proto string, sent bool, local, remote net.Addr, pkt []byte) {
+	if u.cfg.Trace == nil {
+		return
+	}
+	l, err1 := netip.ParseAddrPort(local.String())
+	r, err2 := netip.ParseAddrPort(remote.String())
+	if err1 != nil || err2 != nil {
+		return
+	}
+	e := trace.Event{Time: time.Now(), Node: "UE", Protocol: proto, Sent: sent, Network: "udp",
+		Src: r, Dst: l, Raw: bytes.Clone(pkt)}
+	if sent {
+		e.Src, e.Dst = l, r
+	}
+	u.cfg.Trace(e)
 }

@@ -78,8 +78,17 @@ type Config struct {
 	// Messages, when set, gets every SIP message sent and received in full.
 	Messages io.Writer
 	// OnEvent, when set, is called for every registration and reg-event
-	// change, one call at a time. It must not block.
+	// change and every step of a call, one call at a time. It must not
+	// block.
 	OnEvent func(Event)
+	// Trace, when set, gets every SIP message the UE sends and receives
+	// and every RTP/SRTP packet of its calls (Node "UE"), for the lab's
+	// traces (ladder, pcap). It is called on the sockets' paths: it must
+	// not block.
+	Trace func(trace.Event)
+	// Answer is what the UE does with incoming calls (default: ring 0 s,
+	// answer, send silence).
+	Answer AnswerPolicy
 }
 
 // UE is one simulated phone: a card, its identities and a SIP user agent.
@@ -116,6 +125,13 @@ type UE struct {
 	deregistering bool
 
 	actions chan action // from NOTIFY handling to Run
+
+	callCtx    context.Context // ends at Close: calls, their media and timers
+	callCancel context.CancelFunc
+	callMu     sync.Mutex
+	calls      map[string]*Call // by Call-ID
+	callWG     sync.WaitGroup   // media sessions
+	incoming   chan *Call       // answered incoming calls, for NextCall
 
 	hmu      sync.Mutex // guards closing; orders handlers.Add before Wait
 	closing  bool
@@ -163,7 +179,12 @@ func New(cfg Config) (*UE, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = DefaultUserAgent
 	}
+	if cfg.Answer.After < 0 {
+		return nil, fmt.Errorf("ue: answer after %v: want 0 or more", cfg.Answer.After)
+	}
 	u := &UE{cfg: cfg, log: cfg.Logger, network: strings.ToUpper(cfg.Transport), actions: make(chan action, 8)}
+	u.callCtx, u.callCancel = context.WithCancel(context.Background())
+	u.incoming = make(chan *Call, 64)
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
 	}
@@ -245,13 +266,22 @@ func (u *UE) Close() error {
 	u.closed = true
 	u.bootMu.Unlock()
 	if already || st == nil {
+		u.callCancel()
 		return nil
 	}
+	// Calls in progress end with BYE, briefly (RFC 3261 §15).
+	for _, c := range u.Calls() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = c.Hangup(ctx)
+		cancel()
+	}
+	u.callCancel()
 	// Not under bootMu: a handler's OnEvent may ask for Contact().
 	u.hmu.Lock()
 	u.closing = true
 	u.hmu.Unlock()
 	u.handlers.Wait()
+	u.callWG.Wait()
 	return st.close()
 }
 

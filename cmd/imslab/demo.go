@@ -3,37 +3,56 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/spf13/cobra"
 
 	"github.com/imslab/imslab/internal/aka"
 	"github.com/imslab/imslab/internal/cardfile"
+	"github.com/imslab/imslab/internal/media"
+	"github.com/imslab/imslab/internal/trace"
 	"github.com/imslab/imslab/sim"
 	"github.com/imslab/imslab/ue"
 )
 
-// The demo, until calls exist: SIMs made and provisioned in the HSS; the
-// HSS, the S-CSCF and the P-CSCF started as their own processes; Alice's
-// phone registers with IMS-AKA and follows its reg event; Bob's card, ahead
-// of the HSS, registers after a resynchronisation; a false network is
-// refused by the card; everyone de-registers and every process stops.
+// The demonstration a newcomer runs first (`make demo`): SIMs made and
+// provisioned in the HSS; the HSS, the S-CSCF and the P-CSCF started as
+// their own processes; Alice registers two devices and Bob one (his card
+// resynchronises); Bob calls Alice, both her devices ring, her phone
+// answers, SRTP voice flows both ways, Bob hangs up; everyone
+// de-registers and every process stops. A ladder of every SIP and
+// Diameter message is printed step by step, and the traces are left in
+// the lab directory: JSON, text ladder, Mermaid, pcap, keys.
 func newDemoCmd() *cobra.Command {
-	var dir string
+	var (
+		dir  string
+		talk time.Duration
+	)
 	c := &cobra.Command{
-		Use:   "demo",
-		Short: "Run the lab's demonstration (today: SIM, HSS, S-CSCF, P-CSCF and phones: IMS registration, step by step)",
-		Args:  cobra.NoArgs,
+		Use:   "demo [--dir DIR]",
+		Short: "Run the whole lab: HSS, S-CSCF, P-CSCF and three phones; IMS-AKA registration and a call with SRTP voice, step by step",
+		Long: `Run the whole lab on loopback with no configuration: make SIM cards, provision them in the
+HSS, start the HSS, the S-CSCF and the P-CSCF as separate processes, register Alice on two
+devices and Bob (whose card is ahead of the HSS: resynchronisation), let Bob call Alice: both
+her devices ring, her phone answers, SRTP voice flows both ways, Bob hangs up; then everyone
+de-registers and every process stops. Each step is narrated with a ladder of its SIP and
+Diameter messages; at the end a summary, and the traces in DIR: trace.jsonl, ladder.txt,
+ladder.mmd (Mermaid), demo.pcap (tshark/Wireshark), keys.txt (SRTP keys, CK/IK).
+Exit code 0 only if every step succeeded.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
 				d, err := os.MkdirTemp("", "imslab-demo-")
@@ -44,17 +63,25 @@ func newDemoCmd() *cobra.Command {
 			} else if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
 			}
-			return runDemo(cmd.Context(), cmd.OutOrStdout(), dir)
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), dir, talk)
 		},
 	}
-	c.Flags().StringVar(&dir, "dir", "", "directory for the card file, database, logs and traces (default: a new temporary directory)")
+	c.Flags().StringVar(&dir, "dir", "", "directory for the cards, database, logs and traces (default: a new temporary directory)")
+	c.Flags().DurationVar(&talk, "talk", 3*time.Second, "how long the call's voice flows")
 	return c
 }
 
+// demo is the narrative and the traces collected so far.
 type demo struct {
-	w         io.Writer
-	step      int
-	lastState string
+	w     io.Writer
+	dir   string
+	step  int
+	fixed map[netip.AddrPort]string // the services' and phones' addresses
+
+	mu     sync.Mutex
+	ue     []trace.Event // traced by the phones (in this process)
+	shown  time.Time     // events up to here were drawn
+	traces []string      // the services' trace files
 }
 
 func (d *demo) say(format string, a ...any) {
@@ -66,25 +93,214 @@ func (d *demo) detail(format string, a ...any) { fmt.Fprintf(d.w, "    "+format+
 
 func (d *demo) fail(err error) error { return fmt.Errorf("step %d: %w", d.step, err) }
 
-func runDemo(ctx context.Context, w io.Writer, dir string) (err error) {
-	d := &demo{w: w}
+// traceUE is a phone's Config.Trace: its events under its name.
+func (d *demo) traceUE(name string) func(trace.Event) {
+	return func(e trace.Event) {
+		e.Node = name
+		d.mu.Lock()
+		d.ue = append(d.ue, e)
+		d.mu.Unlock()
+	}
+}
+
+// events merges what every node traced so far (the services flush their
+// files within a fraction of a second: wait that long first).
+func (d *demo) events() ([]trace.Event, error) {
+	lists := [][]trace.Event{}
+	for _, p := range d.traces {
+		f, err := os.Open(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		ev, err := trace.ReadJSON(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		lists = append(lists, ev)
+	}
+	d.mu.Lock()
+	lists = append(lists, append([]trace.Event(nil), d.ue...))
+	d.mu.Unlock()
+	return trace.Merge(lists...), nil
+}
+
+// ladder draws the messages of the step that just ended.
+func (d *demo) ladder() {
+	time.Sleep(traceSettle)
+	all, err := d.events()
+	if err != nil {
+		d.detail("(no ladder: %v)", err)
+		return
+	}
+	var fresh []trace.Event
+	for _, e := range all {
+		if e.Time.After(d.shown) {
+			fresh = append(fresh, e)
+		}
+	}
+	if len(fresh) == 0 {
+		return
+	}
+	d.shown = fresh[len(fresh)-1].Time
+	fmt.Fprintln(d.w)
+	if err := trace.WriteLadder(d.w, fresh, trace.Options{Names: d.namesFor(all), Order: demoOrder, Width: ladderWidth}); err != nil {
+		d.detail("(no ladder: %v)", err)
+	}
+}
+
+// ladderWidth is the width of one column of the printed ladders.
+const ladderWidth = 19
+
+// namesFor names the endpoints of the events: the addresses the demo
+// knows, those each node sent from, and the ephemeral port of a TCP
+// connection after the Via of the requests sent on it (RFC 3261 §18.1.1:
+// the Via names the sender's own address).
+func (d *demo) namesFor(events []trace.Event) *trace.Names {
+	n := trace.NamesFrom(events)
+	for ap, name := range d.fixed {
+		n.Set(ap, name)
+	}
+	for _, e := range events {
+		if e.Protocol != "SIP" || n.Name(e.Src) != e.Src.String() || bytes.HasPrefix(e.Raw, []byte("SIP/")) {
+			continue
+		}
+		if via := topViaSentBy(e.Raw); via.IsValid() {
+			if name := n.Name(via); name != via.String() {
+				n.Set(e.Src, name)
+			}
+		}
+	}
+	return n
+}
+
+// topViaSentBy is the host:port of a SIP message's first Via.
+func topViaSentBy(raw []byte) netip.AddrPort {
+	for _, line := range strings.Split(string(raw), "\r\n") {
+		name, v, ok := strings.Cut(line, ":")
+		if !ok || !strings.EqualFold(strings.TrimSpace(name), "via") && !strings.EqualFold(strings.TrimSpace(name), "v") {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) < 2 {
+			return netip.AddrPort{}
+		}
+		hp, _, _ := strings.Cut(f[1], ";")
+		hp, _, _ = strings.Cut(hp, ",")
+		ap, _ := netip.ParseAddrPort(hp)
+		return ap
+	}
+	return netip.AddrPort{}
+}
+
+// traceSettle is how long the services take to flush their trace files.
+const traceSettle = 400 * time.Millisecond
+
+// demoOrder is the ladder's columns, left to right.
+var demoOrder = []string{"Bob", "Alice phone", "Alice tablet", "P-CSCF", "S-CSCF", "HSS"}
+
+// phone is one of the demo's UEs.
+type demoPhone struct {
+	name   string
+	card   *sim.SoftCard
+	ue     *ue.UE
+	events chan ue.Event
+	stop   context.CancelFunc
+	done   chan error
+}
+
+func (d *demo) startPhone(ctx context.Context, name, cardPath, pcscf string, answer ue.AnswerPolicy) (*demoPhone, error) {
+	card, err := sim.OpenSoftCard(cardPath)
+	if err != nil {
+		return nil, err
+	}
+	p := &demoPhone{name: name, card: card, events: make(chan ue.Event, 64), done: make(chan error, 1)}
+	u, err := ue.New(ue.Config{Card: card, PCSCF: pcscf, Answer: answer, Trace: d.traceUE(name),
+		OnEvent: func(e ue.Event) {
+			select {
+			case p.events <- e:
+			default:
+			}
+		}})
+	if err != nil {
+		card.Close()
+		return nil, err
+	}
+	p.ue = u
+	runCtx, stop := context.WithCancel(ctx)
+	p.stop = stop
+	go func() { p.done <- u.Run(runCtx) }()
+	return p, nil
+}
+
+// await waits for an event of one of the kinds; a registration failure
+// or the phone stopping is an error.
+func (p *demoPhone) await(timeout time.Duration, kinds ...ue.EventKind) (ue.Event, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case e := <-p.events:
+			for _, k := range kinds {
+				if e.Kind == k {
+					return e, nil
+				}
+			}
+			if e.Kind == ue.RegistrationFailed || e.Kind == ue.SubscriptionFailed {
+				return e, fmt.Errorf("%s: %s", p.name, e.Text)
+			}
+		case err := <-p.done:
+			p.done <- err
+			return ue.Event{}, fmt.Errorf("%s stopped: %v", p.name, err)
+		case <-t.C:
+			return ue.Event{}, fmt.Errorf("%s: no %v within %s (see scscf.log, pcscf.log)", p.name, kinds, timeout)
+		}
+	}
+}
+
+// shutdown de-registers the phone and closes its card.
+func (p *demoPhone) shutdown() error {
+	p.stop()
+	err := <-p.done
+	p.done <- err
+	return errors.Join(err, p.card.Close())
+}
+
+func runDemo(ctx context.Context, w io.Writer, dir string, talk time.Duration) (err error) {
+	d := &demo{w: w, dir: dir, fixed: map[netip.AddrPort]string{}}
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	cardPath := filepath.Join(dir, "alice.card.yaml")
-	db := filepath.Join(dir, "hss.db")
-	d.say("Make a SIM for Alice (USIM + ISIM): %s", cardPath)
-	p, err := cardfile.New(cardfile.Options{IMSI: "001010000000001", MSISDN: "+15550001", ISIM: true, PCSCF: []string{"127.0.0.1"}})
+	start := time.Now()
+
+	// 1. The cards.
+	alicePath := filepath.Join(dir, "alice.card.yaml")
+	tabletPath := filepath.Join(dir, "alice-tablet.card.yaml")
+	bobPath := filepath.Join(dir, "bob.card.yaml")
+	d.say("Make the SIM cards: Alice's (USIM + ISIM, +15550001), a second device with her subscription, and Bob's (USIM only, +15550002)")
+	alice, err := cardfile.New(cardfile.Options{IMSI: "001010000000001", MSISDN: "+15550001", ISIM: true, PCSCF: []string{"127.0.0.1"}})
 	if err != nil {
 		return d.fail(err)
 	}
-	if err := p.Save(cardPath); err != nil {
+	if err := alice.Save(alicePath); err != nil {
 		return d.fail(err)
 	}
-	d.detail("IMSI %s  K %s  OPc %s  AMF %s", p.IMSI, p.K, p.OPc, p.AMF)
-
-	bobPath := filepath.Join(dir, "bob.card.yaml")
+	// The tablet: another card of the same subscription (same IMSI, keys
+	// and ISIM identities; its own ICCID, so its own +sip.instance, and its
+	// own SQN memory).
+	tabletCard, err := cardfile.New(cardfile.Options{IMSI: alice.IMSI, K: alice.K, OPc: alice.OPc, MSISDN: alice.MSISDN, ISIM: true, PCSCF: []string{"127.0.0.1"}})
+	if err != nil {
+		return d.fail(err)
+	}
+	if err := tabletCard.Save(tabletPath); err != nil {
+		return d.fail(err)
+	}
+	d.detail("Alice  IMSI %s  K %s  OPc %s  AMF %s", alice.IMSI, alice.K, alice.OPc, alice.AMF)
+	d.detail("       IMPI %s, IMPUs %s", alice.ISIM.IMPI, strings.Join(alice.ISIM.IMPUs, ", "))
 	bob, err := cardfile.New(cardfile.Options{IMSI: "001010000000002", MSISDN: "+15550002"})
 	if err != nil {
 		return d.fail(err)
@@ -94,10 +310,12 @@ func runDemo(ctx context.Context, w io.Writer, dir string) (err error) {
 	if err := bob.Save(bobPath); err != nil {
 		return d.fail(err)
 	}
-	d.detail("and one for Bob (USIM only), whose card has already seen SQN SEQ 40: %s", bobPath)
+	d.detail("Bob    IMSI %s  K %s  OPc %s  (his card has already seen SQN SEQ 40)", bob.IMSI, bob.K, bob.OPc)
 
-	d.say("Provision both in the HSS from the same files: imslab hss subscriber import")
-	out, err := exec.CommandContext(ctx, self, "hss", "subscriber", "import", "--db", db, cardPath, bobPath).CombinedOutput()
+	// 2. Provisioning.
+	db := filepath.Join(dir, "hss.db")
+	d.say("Provision both subscriptions in the HSS from the card files: imslab hss subscriber import")
+	out, err := exec.CommandContext(ctx, self, "hss", "subscriber", "import", "--db", db, alicePath, bobPath).CombinedOutput()
 	if err != nil {
 		return d.fail(fmt.Errorf("import: %v: %s", err, out))
 	}
@@ -105,204 +323,200 @@ func runDemo(ctx context.Context, w io.Writer, dir string) (err error) {
 		d.detail("%s", line)
 	}
 
-	addr, err := freeLoopback()
+	// 3. The core, as processes.
+	addrs, err := freeLoopbacks(3)
 	if err != nil {
 		return d.fail(err)
 	}
-	hssLog := filepath.Join(dir, "hss.log")
-	d.say("Start the HSS as its own process: imslab hss --db %s --listen %s (log: %s)", db, addr, hssLog)
-	stop, err := startProcess(ctx, self, hssLog, "hss", "--db", db, "--listen", addr, "--api", "-")
-	if err != nil {
-		return d.fail(err)
-	}
+	hssAddr, scscfAddr, pcscfAddr := addrs[0], addrs[1], addrs[2]
+	d.say("Start the HSS, the S-CSCF and the P-CSCF, each its own process, each writing a trace of its messages")
+	var stops []func() error
 	defer func() {
-		if serr := stop(); serr != nil && err == nil {
-			err = serr
+		for i := len(stops) - 1; i >= 0; i-- {
+			if serr := stops[i](); serr != nil && err == nil {
+				err = serr
+			}
 		}
 	}()
-
-	scscfAddr, pcscfAddr, err := freeLoopback2()
-	if err != nil {
-		return d.fail(err)
-	}
-	d.say("Start the S-CSCF and the P-CSCF, each its own process (logs: scscf.log, pcscf.log)")
-	stopS, err := startProcess(ctx, self, filepath.Join(dir, "scscf.log"), "scscf", "--listen", scscfAddr, "--hss", addr,
-		"--state", filepath.Join(dir, "scscf.state"))
-	if err != nil {
-		return d.fail(err)
-	}
-	defer func() {
-		if serr := stopS(); serr != nil && err == nil {
-			err = serr
+	for _, s := range []struct {
+		name, log, trace string
+		args             []string
+	}{
+		{"HSS", "hss.log", "hss.trace.jsonl", []string{"hss", "--db", db, "--listen", hssAddr, "--api", "-"}},
+		{"S-CSCF", "scscf.log", "scscf.trace.jsonl", []string{"scscf", "--listen", scscfAddr, "--hss", hssAddr, "--state", filepath.Join(dir, "scscf.state")}},
+		{"P-CSCF", "pcscf.log", "pcscf.trace.jsonl", []string{"pcscf", "--listen", pcscfAddr, "--scscf", scscfAddr}},
+	} {
+		tr := filepath.Join(dir, s.trace)
+		d.traces = append(d.traces, tr)
+		stop, err := startProcess(self, filepath.Join(dir, s.log), append(s.args, "--trace", tr)...)
+		if err != nil {
+			return d.fail(err)
 		}
-	}()
-	stopP, err := startProcess(ctx, self, filepath.Join(dir, "pcscf.log"), "pcscf", "--listen", pcscfAddr, "--scscf", scscfAddr)
-	if err != nil {
-		return d.fail(err)
+		stops = append(stops, stop)
+		d.detail("%-6s imslab %s  (log %s)", s.name, strings.Join(s.args, " "), s.log)
 	}
-	defer func() {
-		if serr := stopP(); serr != nil && err == nil {
-			err = serr
-		}
-	}()
 	if err := waitLogLine(filepath.Join(dir, "scscf.log"), "connected to the HSS", 10*time.Second); err != nil {
 		return d.fail(err)
 	}
 	if err := waitTCP(pcscfAddr, 10*time.Second); err != nil {
 		return d.fail(err)
 	}
-	d.detail("S-CSCF %s (Service-Route <sip:orig@%s;lr>), P-CSCF %s (Path <sip:term@%s;lr>)", scscfAddr, scscfAddr, pcscfAddr, pcscfAddr)
-
-	card, err := sim.OpenSoftCard(cardPath)
-	if err != nil {
-		return d.fail(err)
-	}
-	defer card.Close()
-	apduPath := filepath.Join(dir, "sim-read.apdu.txt")
-	var apdus bytes.Buffer
-	r := sim.NewReader(&sim.TraceTransport{Transport: card, W: &apdus})
-	d.say("Alice's phone boots and reads its card (every APDU: %s)", apduPath)
-	id, err := r.ReadIdentities(ctx)
-	if err != nil {
-		return d.fail(fmt.Errorf("reading the card: %w", err))
-	}
-	if err := os.WriteFile(apduPath, apdus.Bytes(), 0o644); err != nil {
-		return err
-	}
-	for _, line := range strings.Split(strings.TrimSpace(id.String()), "\n") {
-		d.detail("%s", line)
-	}
-
-	d.say("Alice registers to the IMS through the P-CSCF (IMS-AKA with her ISIM), and subscribes to her reg event")
-	fmt.Fprintln(w)
-	events := make(chan ue.Event, 32)
-	phone, err := ue.New(ue.Config{Card: card, PCSCF: pcscfAddr, Ladder: w, OnEvent: func(e ue.Event) {
-		select {
-		case events <- e:
-		default:
-		}
-	}})
-	if err != nil {
-		return d.fail(err)
-	}
-	runCtx, stopPhone := context.WithCancel(ctx)
-	defer stopPhone()
-	runDone := make(chan error, 1)
-	go func() { runDone <- phone.Run(runCtx) }()
-	var reg *ue.Registration
-	for reg == nil || !strings.Contains(d.lastState, "active") {
-		select {
-		case e := <-events:
-			switch e.Kind {
-			case ue.Registered:
-				reg = e.Registration
-			case ue.RegState:
-				d.lastState = e.Text
-			case ue.RegistrationFailed, ue.SubscriptionFailed:
-				stopPhone()
-				<-runDone
-				return d.fail(fmt.Errorf("%s", e.Text))
-			}
-		case err := <-runDone:
-			stopPhone()
-			return d.fail(fmt.Errorf("the phone stopped: %v", err))
-		case <-time.After(15 * time.Second):
-			stopPhone()
-			<-runDone
-			return d.fail(fmt.Errorf("no registration and reg-event NOTIFY within 15 s (see scscf.log, pcscf.log)"))
+	for name, a := range map[string]string{"HSS": hssAddr, "S-CSCF": scscfAddr, "P-CSCF": pcscfAddr} {
+		if ap, err := netip.ParseAddrPort(a); err == nil {
+			d.fixed[ap] = name
 		}
 	}
-	fmt.Fprintln(w)
-	d.detail("registered %s; the network says:", reg.IMPU)
-	for _, line := range strings.Split(strings.TrimSpace(reg.String()), "\n") {
-		d.detail("  %s", line)
-	}
-	d.detail("%s", d.lastState)
+	d.ladder()
+	d.detail("S-CSCF %s (Service-Route <sip:orig@%s;lr>), P-CSCF %s (Path <sip:term@%s;lr>), HSS %s", scscfAddr, scscfAddr, pcscfAddr, pcscfAddr, hssAddr)
 
-	d.say("Bob's SIM was used on another network: it is ahead of the HSS, and refuses the first challenge")
-	fmt.Fprintln(w)
-	bobCard, err := sim.OpenSoftCard(bobPath)
-	if err != nil {
-		return d.fail(err)
-	}
-	defer bobCard.Close()
-	bobPhone, err := ue.New(ue.Config{Card: bobCard, PCSCF: pcscfAddr, Ladder: w})
-	if err != nil {
-		return d.fail(err)
-	}
-	if err := bobPhone.Boot(ctx); err != nil {
-		return d.fail(err)
-	}
-	bobReg, err := bobPhone.Register(ctx)
-	if err != nil {
-		bobPhone.Close()
-		return d.fail(fmt.Errorf("registration of Bob: %w", err))
-	}
-	fmt.Fprintln(w)
-	d.detail("the card answered AUTS; the S-CSCF sent RAND‖AUTS to the HSS (MAR), which verified MAC-S and moved its SQN;")
-	d.detail("the second challenge was fresh for the card: %s is registered (hss.log shows the resync)", bobReg.IMPU)
-
-	d.say("A false network, which does not know Alice's K, challenges her card")
-	fake := make([]byte, 16)
-	if _, err := rand.Read(fake); err != nil {
-		return err
-	}
-	_, opc, amf, _ := p.Keys()
-	impostor, err := aka.New(fake, opc)
+	// 4-6. Registrations.
+	phoneMedia := ue.MediaOptions{Source: media.NewTone(1000, 0.3), ExpectTone: 440}
+	alicePhone, err := d.register(ctx, "Alice phone", alicePath, pcscfAddr, ue.AnswerPolicy{After: 2 * time.Second, Media: phoneMedia},
+		"Alice's phone reads its ISIM and registers to the IMS with IMS-AKA, then subscribes to her reg event")
 	if err != nil {
 		return err
 	}
-	rnd := make([]byte, 16)
-	rand.Read(rnd)
-	vec, err := impostor.Vector(rnd, aka.MakeSQN(1000, 0), amf)
+	defer alicePhone.shutdown()
+	tablet, err := d.register(ctx, "Alice tablet", tabletPath, pcscfAddr, ue.AnswerPolicy{Mode: ue.AnswerNever},
+		"Alice's tablet registers too: her public identities now have two contacts")
 	if err != nil {
 		return err
 	}
-	if _, err := r.Authenticate(ctx, sim.AppUSIM, vec.RAND, vec.AUTN); !errors.Is(err, sim.ErrMACFailure) {
-		return d.fail(fmt.Errorf("a false network was not refused (%v)", err))
+	defer tablet.shutdown()
+	bobPhone, err := d.register(ctx, "Bob", bobPath, pcscfAddr, ue.AnswerPolicy{Mode: ue.AnswerBusy},
+		"Bob's phone registers; his card is ahead of the HSS and refuses the first challenge (AUTS), the HSS resynchronises")
+	if err != nil {
+		return err
 	}
-	d.detail("the card answers 98 62: MAC-A is wrong. A phone never answers such a network.")
+	defer bobPhone.shutdown()
 
+	// 7. The call.
+	d.say("Bob calls Alice at tel:+15550001: the S-CSCF forks the INVITE to both her devices; her phone answers after 2 s, the tablet gets CANCEL")
+	callCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	call, err := bobPhone.ue.Dial(callCtx, ue.CallOptions{To: "tel:+15550001", Media: ue.MediaOptions{Source: media.NewTone(440, 0.3), ExpectTone: 1000}})
+	if err != nil {
+		return d.fail(err)
+	}
+	in, err := alicePhone.ue.NextCall(callCtx)
+	if err != nil {
+		return d.fail(fmt.Errorf("the call did not reach Alice's phone: %w", err))
+	}
+	if _, err := alicePhone.await(10*time.Second, ue.CallEstablished); err != nil {
+		return d.fail(err)
+	}
+	d.ladder()
+	n := call.Media()
+	d.detail("set up in %s; %s", call.Setup().Round(time.Millisecond), n.Summary())
+
+	// 8. Voice.
+	d.say("%s of voice both ways, SRTP %s: Bob's phone sends a 440 Hz tone, Alice's 1000 Hz", talk, n.Suite)
+	time.Sleep(talk)
+	d.ladder()
+
+	// 9. Hang up.
+	d.say("Bob hangs up (BYE)")
+	if err := call.Hangup(callCtx); err != nil {
+		return d.fail(err)
+	}
+	select {
+	case <-in.Done():
+	case <-time.After(5 * time.Second):
+		return d.fail(errors.New("the call did not end on Alice's phone after Bob's BYE"))
+	}
+	d.ladder()
+	br, ar := call.Result(), in.Result()
+
+	// 10. The end.
 	d.say("Everyone de-registers; every process stops")
-	fmt.Fprintln(w)
-	if err := bobPhone.Deregister(ctx); err != nil {
-		return d.fail(err)
-	}
-	bobPhone.Close()
-	stopPhone()
-	if err := <-runDone; err != nil {
-		return d.fail(fmt.Errorf("phone of Alice: %w", err))
-	}
-	for _, stop := range []func() error{stopP, stopS, stop} {
-		if err := stop(); err != nil {
+	for _, p := range []*demoPhone{bobPhone, tablet, alicePhone} {
+		if err := p.shutdown(); err != nil {
 			return d.fail(err)
 		}
 	}
-	stopP, stopS, stop = noop, noop, noop
-	if err := card.Close(); err != nil {
+	for i := len(stops) - 1; i >= 0; i-- {
+		if err := stops[i](); err != nil {
+			return d.fail(err)
+		}
+	}
+	stops = nil
+	d.ladder()
+
+	// Summary and artefacts.
+	fmt.Fprintf(w, "\nSummary (%s in all)\n", time.Since(start).Round(100*time.Millisecond))
+	fmt.Fprintf(w, "  call set-up (INVITE → 200 OK at Bob's phone): %s\n", br.Setup.Round(time.Millisecond))
+	var bad []string
+	for _, r := range []struct {
+		who string
+		r   *ue.CallResult
+	}{{"Bob hears Alice", br}, {"Alice hears Bob", ar}} {
+		m := r.r.Media
+		fmt.Fprintf(w, "  %-16s %d packets received of %d sent, lost %d (%.2f%%), jitter %.2f ms, %.0f Hz tone heard: %v\n",
+			r.who+":", m.PacketsReceived, m.PacketsSent, max(m.Lost, 0), m.LossPercent, float64(m.Jitter)/float64(time.Millisecond), m.ToneExpected, m.ToneHeard)
+		if !m.ToneHeard || m.PacketsReceived == 0 {
+			bad = append(bad, r.who+": "+m.Summary())
+		}
+	}
+	if err := d.writeArtefacts([]*ue.Call{call, in}); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nAll %d steps succeeded. In %s:\n  alice.card.yaml, bob.card.yaml  the cards (their SQN arrays are in their state)\n  hss.db  the HSS's database\n  hss.log, scscf.log, pcscf.log  each service's log (hss.log: every vector's SQN, the resync)\n  %s  the phone's APDUs\n",
-		d.step, dir, filepath.Base(apduPath))
+	if len(bad) > 0 {
+		d.step++
+		return d.fail(fmt.Errorf("the audio check failed: %s", strings.Join(bad, "; ")))
+	}
+	fmt.Fprintf(w, "\nAll %d steps succeeded.\n", d.step)
 	return nil
 }
 
-func noop() error { return nil }
+// register starts a phone and waits for its registration (and reg event).
+func (d *demo) register(ctx context.Context, name, cardPath, pcscf string, pol ue.AnswerPolicy, what string) (*demoPhone, error) {
+	d.say("%s", what)
+	p, err := d.startPhone(ctx, name, cardPath, pcscf, pol)
+	if err != nil {
+		return nil, d.fail(err)
+	}
+	ev, err := p.await(15*time.Second, ue.Registered)
+	if err != nil {
+		p.shutdown()
+		return nil, d.fail(err)
+	}
+	if _, err := p.await(10*time.Second, ue.Subscribed); err != nil {
+		p.shutdown()
+		return nil, d.fail(err)
+	}
+	var contact sip.Uri
+	if err := sip.ParseUri(p.ue.Contact(), &contact); err == nil {
+		if ap, err := netip.ParseAddrPort(net.JoinHostPort(contact.Host, strconv.Itoa(contact.Port))); err == nil {
+			d.fixed[ap] = name
+		}
+	}
+	d.ladder()
+	reg := ev.Registration
+	d.detail("registered %s (contact %s, %s)", reg.IMPU, reg.Contact, secsOf(reg.Expires))
+	if reg.Resynchronised {
+		d.detail("resynchronised: the card sent AUTS, the S-CSCF sent RAND‖AUTS to the HSS (MAR), which moved its SQN")
+	}
+	d.detail("the network registered together: %s", strings.Join(reg.AssociatedURIs, ", "))
+	d.detail("contacts of this identity now: %d", len(reg.Contacts))
+	return p, nil
+}
 
-// freeLoopback2 returns two loopback addresses free for both UDP and TCP.
-func freeLoopback2() (string, string, error) {
+func secsOf(t time.Duration) string { return fmt.Sprintf("%d s", int(t/time.Second)) }
+
+// freeLoopbacks returns n loopback addresses free for both UDP and TCP.
+func freeLoopbacks(n int) ([]string, error) {
 	var out []string
-	for len(out) < 2 {
+	for len(out) < n {
 		a, err := freeLoopback()
 		if err != nil {
-			return "", "", err
+			return nil, err
 		}
 		if c, err := net.ListenPacket("udp", a); err == nil {
 			c.Close()
 			out = append(out, a)
 		}
 	}
-	return out[0], out[1], nil
+	return out, nil
 }
 
 // waitTCP waits until something listens on addr.
@@ -347,8 +561,9 @@ func freeLoopback() (string, error) {
 }
 
 // startProcess runs this binary with args as a child process logging to a
-// file; stop interrupts it and waits (SIGKILL after 5 s).
-func startProcess(ctx context.Context, self, logPath string, args ...string) (stop func() error, err error) {
+// file; stop interrupts it and waits (SIGKILL after 5 s). The child dies
+// with the demo (Pdeathsig).
+func startProcess(self, logPath string, args ...string) (stop func() error, err error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -368,7 +583,7 @@ func startProcess(ctx context.Context, self, logPath string, args ...string) (st
 			return nil
 		}
 		stopped = true
-		cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Process.Signal(os.Interrupt)
 		select {
 		case err := <-done:
 			if err != nil {
@@ -376,7 +591,7 @@ func startProcess(ctx context.Context, self, logPath string, args ...string) (st
 			}
 			return nil
 		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
+			_ = cmd.Process.Kill()
 			<-done
 			return fmt.Errorf("imslab %s did not stop within 5 s after SIGINT (killed)", args[0])
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 
 func newHSSCmd(logger func() *slog.Logger) *cobra.Command {
 	var cfg hss.Config
+	var tracePath string
 	c := &cobra.Command{
 		Use:   "hss",
 		Short: "Run the HSS: Diameter Cx (for the CSCFs) and S6a (for the MME), with an embedded subscriber database",
@@ -28,11 +30,16 @@ and mme.epc.mnc001.mcc001.3gppnetwork.org). Provision subscribers with
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = logger()
-			h, err := hss.New(cfg)
+			tf, err := openTrace(tracePath, "HSS", cfg.Logger)
 			if err != nil {
 				return err
 			}
-			return h.Run(cmd.Context())
+			cfg.Trace = tf.diameterTrace()
+			h, err := hss.New(cfg)
+			if err == nil {
+				err = h.Run(cmd.Context())
+			}
+			return errors.Join(err, tf.close())
 		},
 	}
 	f := c.Flags()
@@ -45,6 +52,7 @@ and mme.epc.mnc001.mcc001.3gppnetwork.org). Provision subscribers with
 	f.StringSliceVar(&cfg.AllowPeers, "allow-peer", []string{hss.DefaultSCSCFPeer, hss.DefaultMMEPeer}, "Origin-Host allowed to connect (repeat for several)")
 	f.StringSliceVar(&cfg.RoamingAllowed, "roaming-allowed", []string{"*"}, `visited networks users may register from ("*": any; the home network always)`)
 	f.StringVar(&cfg.SCSCFName, "scscf-name", "", "S-CSCF SIP name to give in UAA for a first registration (default: capabilities only)")
+	f.StringVar(&tracePath, "trace", "", traceFlagUsage)
 	c.AddCommand(newHSSSubscriberCmd(), newHSSDeregisterCmd(), newHSSPushCmd())
 	return c
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"log/slog"
 
 	"github.com/spf13/cobra"
@@ -10,6 +11,7 @@ import (
 
 func newPCSCFCmd(logger func() *slog.Logger) *cobra.Command {
 	var cfg pcscf.Config
+	var tracePath string
 	c := &cobra.Command{
 		Use:   "pcscf",
 		Short: "Run the P-CSCF: the UE's first hop (Path, P-Asserted-Identity, CK/IK removal, registered flows only)",
@@ -21,11 +23,16 @@ else they send before registering is refused with 403, and logged.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = logger()
-			p, err := pcscf.New(cfg)
+			tf, err := openTrace(tracePath, "P-CSCF", cfg.Logger)
 			if err != nil {
 				return err
 			}
-			return p.Run(cmd.Context())
+			cfg.Trace = tf.pcscfTrace()
+			p, err := pcscf.New(cfg)
+			if err == nil {
+				err = p.Run(cmd.Context())
+			}
+			return errors.Join(err, tf.close())
 		},
 	}
 	f := c.Flags()
@@ -35,5 +42,6 @@ else they send before registering is refused with 403, and logged.`,
 	f.StringVar(&cfg.Advertise, "advertise", "", "host:port put in Path, Record-Route and Via (default: the listen address)")
 	f.StringVar(&cfg.VisitedNetworkID, "visited-network", pcscf.DefaultVisitedNetworkID, "P-Visited-Network-ID value")
 	f.StringSliceVar(&cfg.Core, "core", nil, "IP or CIDR allowed to send requests towards UEs (repeat; default: the S-CSCF's IP)")
+	f.StringVar(&tracePath, "trace", "", traceFlagUsage)
 	return c
 }

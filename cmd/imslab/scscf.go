@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"log/slog"
 
 	"github.com/spf13/cobra"
@@ -10,9 +11,10 @@ import (
 
 func newSCSCFCmd(logger func() *slog.Logger) *cobra.Command {
 	var cfg scscf.Config
+	var tracePath string
 	c := &cobra.Command{
 		Use:   "scscf",
-		Short: "Run the S-CSCF: the IMS registrar (IMS-AKA and SIP Digest over Cx), reg event, and the I-CSCF's Cx queries",
+		Short: "Run the S-CSCF: the IMS registrar (IMS-AKA and SIP Digest over Cx), reg event, call routing with forking, and the I-CSCF's Cx queries",
 		Long: `Run the S-CSCF. With no flag it serves the local lab: SIP on 127.0.0.1:6060 (UDP and TCP),
 the HSS at 127.0.0.1:3868 (Diameter Origin-Host scscf.ims.mnc001.mcc001.3gppnetwork.org, which
 the lab's HSS accepts), requests only from the P-CSCF at 127.0.0.1, and the registrations kept
@@ -21,11 +23,16 @@ waits for it), then "imslab pcscf".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = logger()
-			s, err := scscf.New(cfg)
+			tf, err := openTrace(tracePath, "S-CSCF", cfg.Logger)
 			if err != nil {
 				return err
 			}
-			return s.Run(cmd.Context())
+			cfg.Trace = tf.scscfTrace()
+			s, err := scscf.New(cfg)
+			if err == nil {
+				err = s.Run(cmd.Context())
+			}
+			return errors.Join(err, tf.close())
 		},
 	}
 	f := c.Flags()
@@ -40,5 +47,7 @@ waits for it), then "imslab pcscf".`,
 	f.StringVar(&cfg.StateFile, "state", scscf.DefaultStateFile, `file keeping registrations across restarts ("-": none)`)
 	f.DurationVar(&cfg.MaxExpires, "max-expires", scscf.DefaultMaxExpires, "longest registration granted")
 	f.DurationVar(&cfg.MinExpires, "min-expires", scscf.DefaultMinExpires, "shortest registration accepted (423 below)")
+	f.DurationVar(&cfg.NoAnswerTimeout, "no-answer", scscf.DefaultNoAnswerTimeout, "how long a call rings before the S-CSCF cancels it and answers the caller 408")
+	f.StringVar(&tracePath, "trace", "", traceFlagUsage)
 	return c
 }

@@ -19,9 +19,9 @@ import (
 func newUECmd(logger func() *slog.Logger) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "ue",
-		Short: "The simulated phone: register to the IMS with its SIM (IMS-AKA), follow its registration",
+		Short: "The simulated phone: register to the IMS with its SIM (IMS-AKA), make and answer calls with SRTP voice",
 	}
-	c.AddCommand(newUERegisterCmd(logger))
+	c.AddCommand(newUERegisterCmd(logger), newUECallCmd(logger), newUEAnswerCmd(logger))
 	return c
 }
 
@@ -53,17 +53,9 @@ The P-CSCF is --pcscf, else the ISIM's EF_PCSCF (port 5060), else 127.0.0.1:5060
 			return runUERegister(cmd.Context(), cmd.OutOrStdout(), logger(), fl)
 		},
 	}
+	fl.add(c)
 	f := c.Flags()
-	f.StringVar(&fl.card, "card", "", "software card file: CARD.yaml, as imslab sim new writes it")
-	f.StringVar(&fl.reader, "reader", "", "card reader: pcsc (first reader), pcsc:N, or soft:CARD.yaml")
-	f.StringVar(&fl.pin, "pin", "", "PIN1, for a PIN-protected card")
-	f.StringVar(&fl.app, "app", "", "application that authenticates: isim or usim (default: the ISIM when the card has one)")
-	f.StringVar(&fl.pcscf, "pcscf", "", "P-CSCF HOST:PORT (default: the ISIM's EF_PCSCF, else "+ue.DefaultPCSCF+")")
-	f.StringVar(&fl.transport, "transport", ue.DefaultTransport, "SIP transport: udp or tcp")
-	f.StringVar(&fl.local, "local", ue.DefaultLocalAddr, "local SIP address (the Contact)")
-	f.IntVar(&fl.expires, "expires", int(ue.DefaultExpires/time.Second), "registration expiry to ask for, in seconds")
 	f.BoolVar(&fl.once, "once", false, "de-register and exit once registered")
-	f.BoolVar(&fl.messages, "messages", false, "also print every SIP message in full")
 	return c
 }
 
@@ -140,6 +132,8 @@ func printUEEvent(w io.Writer, ev ue.Event) {
 	case ue.Refreshed:
 		fmt.Fprintln(w, ev.Text)
 	case ue.RegState, ue.Subscribed, ue.SubscriptionFailed, ue.NetworkDeregistered, ue.Deregistered:
+		fmt.Fprintln(w, ev.Text)
+	case ue.CallDialing, ue.CallRinging, ue.CallAnswered, ue.CallEstablished, ue.CallFailed, ue.CallEnded:
 		fmt.Fprintln(w, ev.Text)
 	}
 }

@@ -184,6 +184,8 @@ func ParseCrypto(s string) (Crypto, error) {
 // first offered attribute (offers are in preference order) whose suite we
 // support, preferring AEAD_AES_128_GCM when offered. Unparseable offers are
 // skipped. The answer must reuse the selected tag with our own fresh key.
+// Local.Answer does not use it: it keeps the offerer's order among the
+// suites of Local.Cryptos.
 func SelectCrypto(offers []string) (Crypto, error) {
 	var parsed []Crypto
 	for _, o := range offers {
@@ -243,4 +245,22 @@ func isDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+// NewCryptos makes one a=crypto per suite with fresh keys and tags 1..n, in
+// the given order of preference (RFC 4568 §7.1.1); no suites means
+// SupportedSuites.
+func NewCryptos(suites ...string) ([]Crypto, error) {
+	if len(suites) == 0 {
+		suites = SupportedSuites()
+	}
+	cs := make([]Crypto, len(suites))
+	for i, s := range suites {
+		c, err := NewCrypto(i+1, s)
+		if err != nil {
+			return nil, err
+		}
+		cs[i] = c
+	}
+	return cs, nil
 }

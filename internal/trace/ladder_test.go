@@ -18,3 +18,14 @@ func TestLadder(t *testing.T) {
 		t.Fatalf("ladder:\n%s", got)
 	}
 }
+
+func TestLadderNote(t *testing.T) {
+	var sb strings.Builder
+	l := NewLadder(&sb, 20, "UE", "MME", "HSS")
+	l.Note("MME", "NAS Attach Request")
+	l.Note("X", "lost")
+	lines := strings.Split(sb.String(), "\n")
+	if lines[1] != "      |                   | [NAS Attach Request]" || lines[2] != "      X: lost" {
+		t.Fatalf("notes:\n%s", sb.String())
+	}
+}

@@ -119,6 +119,12 @@ type lab struct {
 
 func startLab(t *testing.T, cards ...string) *lab {
 	t.Helper()
+	return startLabWith(t, nil, cards...)
+}
+
+// startLabWith is startLab with extra arguments for imslab scscf.
+func startLabWith(t *testing.T, scscfArgs []string, cards ...string) *lab {
+	t.Helper()
 	l := &lab{dir: t.TempDir()}
 	l.db = filepath.Join(l.dir, "hss.db")
 	for _, c := range cards {
@@ -129,7 +135,7 @@ func startLab(t *testing.T, cards ...string) *lab {
 	l.hssAddr, l.apiAddr, l.scscf, l.pcscf = freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	l.hss = start(t, "imslab hss", nil, "hss", "--db", l.db, "--listen", l.hssAddr, "--api", l.apiAddr)
 	waitListen(t, l.hssAddr, l.hss)
-	l.s = start(t, "imslab scscf", nil, "scscf", "--listen", l.scscf, "--hss", l.hssAddr, "--state", filepath.Join(l.dir, "scscf.json"))
+	l.s = start(t, "imslab scscf", nil, append([]string{"scscf", "--listen", l.scscf, "--hss", l.hssAddr, "--state", filepath.Join(l.dir, "scscf.json")}, scscfArgs...)...)
 	waitListen(t, l.scscf, l.s)
 	l.s.WaitOutput(t, "connected to the HSS", 10*time.Second)
 	l.p = start(t, "imslab pcscf", nil, "pcscf", "--listen", l.pcscf, "--scscf", l.scscf)
