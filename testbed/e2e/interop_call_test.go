@@ -1,0 +1,108 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imslab/imslab/internal/media"
+	"github.com/imslab/imslab/internal/peertest"
+)
+
+// toneWAV writes seconds of a sine tone as an 8 kHz mono 16-bit WAV file
+// (what baresip's aufile plays).
+func toneWAV(t *testing.T, path string, hz float64, seconds int) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := media.WriteWAV(f, media.NewTone(hz, 0.3).Samples(seconds*media.ClockRate)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// heard reports whether a WAV recording holds a tone.
+func heard(t *testing.T, path string, hz float64) bool {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pcm, err := media.ReadWAV(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return len(pcm) > media.ClockRate/2 && media.DetectTone(pcm, hz)
+}
+
+// Interop with a softphone nobody here wrote: baresip, registered through
+// the P-CSCF with SIP Digest as Carol (another user than the SIM's), with
+// SDES-SRTP mandatory (RTP/SAVP, RFC 4568). An imslab UE with a SIM calls
+// it and baresip calls the UE; each side hears the other's tone, checked
+// from what each recorded after decrypting.
+func TestInteropBaresipSRTPCalls(t *testing.T) {
+	peertest.Require(t, "baresip")
+	dir := t.TempDir()
+	alice := card(t, dir, "alice", "001010000000061", "+15550061", "--isim")
+	carol := card(t, dir, "carol", "001010000000062", "+15550062")
+	l := startLab(t, alice, carol)
+	if out, stderr, code := run(t, nil, "hss", "subscriber", "update", "--db", l.db, "001010000000062",
+		"--digest-impi", "carol@"+domain, "--password", "secret", "--digest-impu", "sip:carol@"+domain); code != 0 {
+		t.Fatalf("update: %s %s", out, stderr)
+	}
+	wav := filepath.Join(dir, "tone440.wav")
+	toneWAV(t, wav, 440, 60)
+	b := peertest.StartBaresip(t, peertest.BaresipConfig{AudioSource: wav,
+		Account: "<sip:carol@" + domain + ">;auth_user=carol@" + domain + ";auth_pass=secret;outbound=\"sip:" + l.pcscf +
+			"\";regint=600;mediaenc=srtp-mand;audio_codecs=PCMU,PCMA;answermode=auto"})
+	b.WaitRegistered("carol@"+domain, 15*time.Second)
+
+	// The SIM phone calls baresip.
+	rec := filepath.Join(dir, "alice-heard.wav")
+	out, stderr, code := run(t, nil, "ue", "call", "--card", alice, "--pcscf", l.pcscf, "--to", "sip:carol@"+domain,
+		"--duration", "3s", "--tone", "1000", "--expect-tone", "440", "--record", rec, "--json")
+	if code != 0 {
+		t.Fatalf("ue call → baresip: exit %d\n%s\n%s\nbaresip:\n%s", code, out, stderr, b.Log())
+	}
+	r := parseResult(t, out)
+	if !r.Media.SRTP || !r.Media.ToneHeard || r.Media.PacketsReceived < 100 {
+		t.Errorf("imslab UE → baresip: %+v", r)
+	}
+	t.Logf("imslab UE → baresip: %s, %s, %d packets received, lost %d", r.Media.Codec, r.Media.Suite, r.Media.PacketsReceived, r.Media.Lost)
+	if !heard(t, rec, 440) {
+		t.Error("the UE's recording does not hold baresip's 440 Hz tone")
+	}
+	b.WaitEvent("CALL_CLOSED", 10*time.Second)
+	dumps, _ := filepath.Glob(filepath.Join(b.Dir, "dump-*-dec.wav"))
+	if len(dumps) == 0 {
+		t.Fatalf("baresip recorded nothing (sndfile); files: %v", dumps)
+	}
+	if !heard(t, dumps[0], 1000) {
+		t.Errorf("baresip's decrypted recording %s does not hold the UE's 1000 Hz tone", dumps[0])
+	}
+
+	// baresip calls the SIM phone.
+	ans := start(t, "imslab ue answer", nil, "ue", "answer", "--card", alice, "--pcscf", l.pcscf, "--rings", "1",
+		"--ring-period", "300ms", "--tone", "1000", "--expect-tone", "440", "--calls", "1", "--json")
+	ans.WaitOutput(t, "waiting for calls", 15*time.Second)
+	b.Command("dial", "sip:+15550061@"+domain+";user=phone")
+	b.WaitEvent("CALL_ESTABLISHED", 15*time.Second)
+	time.Sleep(3 * time.Second)
+	b.Command("hangup", "")
+	ans.WaitOutput(t, `"direction": "incoming"`, 10*time.Second)
+	a := parseResult(t, ans.Output())
+	if !a.Media.SRTP || !a.Media.ToneHeard || a.Media.PacketsReceived < 100 || a.EndedBy != "remote" {
+		t.Errorf("baresip → imslab UE: %+v\n%s", a, ans.Output())
+	}
+	t.Logf("baresip → imslab UE: %s, %s, %d packets received, lost %d", a.Media.Codec, a.Media.Suite, a.Media.PacketsReceived, a.Media.Lost)
+	// baresip says which SRTP suite it negotiated (its media encryption event).
+	if menc := b.WaitEvent("CALL_MENC", time.Second); !strings.Contains(strings.ToUpper(fmt.Sprint(menc)), "AES") {
+		t.Errorf("baresip's media encryption event: %v", menc)
+	}
+}
