@@ -234,11 +234,13 @@ func (g *guard) refused(network string, src net.Addr, data []byte, answered bool
 		"first_line", sanitize(strings.TrimSpace(string(first)), 100))
 }
 
-func (g *guard) emit(sent bool, network string, local, remote net.Addr, raw []byte) {
+// emit traces a message; at is when it was read, or when its write began
+// (the peer may have it before the write returns).
+func (g *guard) emit(at time.Time, sent bool, network string, local, remote net.Addr, raw []byte) {
 	if g.trace == nil {
 		return
 	}
-	g.trace(TraceEvent{Time: time.Now(), Sent: sent, Network: network,
+	g.trace(TraceEvent{Time: at, Sent: sent, Network: network,
 		Local: addrPort(local), Remote: addrPort(remote), Raw: bytes.Clone(raw)})
 }
 
@@ -268,7 +270,7 @@ func (c *guardPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		if isKeepalive(data) { // RFC 5626 §4.4.1 keep-alives: nothing to do
 			continue
 		}
-		c.g.emit(false, "udp", c.LocalAddr(), addr, data)
+		c.g.emit(time.Now(), false, "udp", c.LocalAddr(), addr, data)
 		ok, resp, why := c.g.check(data)
 		if ok {
 			return n, addr, nil
@@ -282,9 +284,10 @@ func (c *guardPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 }
 
 func (c *guardPacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	at := time.Now()
 	n, err := c.PacketConn.WriteTo(p, addr)
 	if err == nil {
-		c.g.emit(true, "udp", c.LocalAddr(), addr, p[:n])
+		c.g.emit(at, true, "udp", c.LocalAddr(), addr, p[:n])
 	}
 	return n, err
 }
@@ -350,7 +353,7 @@ func (c *guardConn) fill() error {
 		size, ferr := frame(c.in)
 		if ferr != nil {
 			resp := rejectRaw(c.in, 400, "Bad Request", ferr.Error(), c.g.agent)
-			c.g.emit(false, "tcp", c.LocalAddr(), c.RemoteAddr(), c.in)
+			c.g.emit(time.Now(), false, "tcp", c.LocalAddr(), c.RemoteAddr(), c.in)
 			c.g.refused("tcp", c.RemoteAddr(), c.in, resp != nil, ferr.Error()+"; connection closed")
 			if resp != nil {
 				_, _ = c.Write(resp)
@@ -362,7 +365,7 @@ func (c *guardConn) fill() error {
 			break
 		}
 		msg := c.in[:size]
-		c.g.emit(false, "tcp", c.LocalAddr(), c.RemoteAddr(), msg)
+		c.g.emit(time.Now(), false, "tcp", c.LocalAddr(), c.RemoteAddr(), msg)
 		if ok, resp, why := c.g.check(msg); ok {
 			c.out = append(c.out, msg...)
 		} else {
@@ -381,10 +384,11 @@ func (c *guardConn) fill() error {
 
 func (c *guardConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
+	at := time.Now()
 	n, err := c.Conn.Write(p)
 	c.wmu.Unlock()
 	if err == nil && !bytes.Equal(p, crlf) {
-		c.g.emit(true, "tcp", c.LocalAddr(), c.RemoteAddr(), p[:n])
+		c.g.emit(at, true, "tcp", c.LocalAddr(), c.RemoteAddr(), p[:n])
 	}
 	return n, err
 }

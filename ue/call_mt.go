@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/imslab/imslab/internal/media"
 )
 
 // SIP timers (RFC 3261 §17.1.1.1, Table 4).
@@ -19,7 +21,7 @@ const (
 )
 
 // supportedTags are the option tags a UE understands (RFC 3261 §8.2.2.3).
-var supportedTags = []string{"100rel", "path", "gruu"}
+var supportedTags = []string{"100rel", "path"}
 
 // onInvite handles an INVITE: a new call (TS 24.229 §5.1.4, RFC 3261
 // §13.3), or a re-INVITE in a call (§14.2).
@@ -61,8 +63,9 @@ func (u *UE) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if len(req.Body()) > 0 {
 		if answer, err = leg.answer(req.Body()); err != nil {
 			leg.close()
-			// RFC 3261 §21.4.26: nothing in the offer is acceptable.
-			u.respond(req, tx, 488, "Not Acceptable Here", warning(u, err.Error()))
+			// RFC 3261 §21.4.26: nothing in the offer is acceptable; the
+			// Warning's code says what (§20.43: 301-306).
+			u.respond(req, tx, 488, "Not Acceptable Here", warningCode(u, media.WarnCode(err), err.Error()))
 			u.emit(Event{Kind: CallFailed, Err: err, Text: "incoming call from " + callerOf(req) + " refused: " + err.Error()})
 			return
 		}
@@ -395,8 +398,11 @@ func callerOf(req *sip.Request) string {
 }
 
 // warning is a Warning header (RFC 3261 §20.43, code 399) naming the UE.
-func warning(u *UE, text string) sip.Header {
-	return sip.NewHeader("Warning", fmt.Sprintf(`399 %s "%s"`, u.contact.Host, strings.ReplaceAll(text, `"`, `'`)))
+func warning(u *UE, text string) sip.Header { return warningCode(u, 399, text) }
+
+// warningCode is a Warning header with a given warn-code.
+func warningCode(u *UE, code int, text string) sip.Header {
+	return sip.NewHeader("Warning", fmt.Sprintf(`%d %s "%s"`, code, u.contact.Host, strings.ReplaceAll(text, `"`, `'`)))
 }
 
 func containsFold(list []string, s string) bool {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -17,6 +18,9 @@ import (
 
 // newUECmd is `imslab ue`: the simulated phone.
 func newUECmd(logger func() *slog.Logger) *cobra.Command {
+	// The phone prints its ladder and what happens; its log adds only
+	// warnings, unless -v.
+	logger = quieter(logger)
 	c := &cobra.Command{
 		Use:   "ue",
 		Short: "The simulated phone: register to the IMS with its SIM (IMS-AKA), make and answer calls with SRTP voice",
@@ -92,6 +96,17 @@ func runUERegister(ctx context.Context, w io.Writer, log *slog.Logger, fl ueRegi
 		return explainUEError(err)
 	}
 	return nil
+}
+
+// quieter logs warnings and errors only, unless the logger logs debug (-v).
+func quieter(logger func() *slog.Logger) func() *slog.Logger {
+	return func() *slog.Logger {
+		l := logger()
+		if l.Enabled(context.Background(), slog.LevelDebug) {
+			return l
+		}
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 }
 
 // cardSpec turns --card or --reader into a sim.Open spec.

@@ -47,9 +47,9 @@ func (e Event) Label() string {
 
 // Merge joins the traces of several nodes into one, sorted by time (stable:
 // records of equal times keep their order). A message traced by both its
-// sender and its receiver appears once, as the sender's record (wherever
-// the receiver's clock put its own); a message only its receiver traced
-// (peers such as baresip trace nothing) is kept.
+// sender and its receiver appears once, as the sender's record at the
+// earlier of the two times (see paired); a message only its receiver
+// traced (peers such as baresip trace nothing) is kept.
 //
 // A sent and a received record are the same message when they have the
 // same Network, Src, Dst and Raw bytes, or, for SIP, the same start line,
@@ -97,6 +97,7 @@ func Merge(lists ...[]Event) []Event {
 			out = append(out, e)
 		}
 	}
+	slices.SortStableFunc(out, func(a, b Event) int { return a.Time.Compare(b.Time) })
 	return out
 }
 
@@ -105,7 +106,13 @@ func Merge(lists ...[]Event) []Event {
 // address (the receiver the connection's source, the sender where it
 // sent) but not always its own (a TCP connection's ephemeral port), and
 // the receiver knows the transport it arrived on.
+//
+// Its time is the earlier of the two: a sender may record a message after
+// its write returned, when the receiver already has it.
 func paired(sent, recv Event) Event {
+	if recv.Time.Before(sent.Time) {
+		sent.Time = recv.Time
+	}
 	if recv.Src.IsValid() {
 		sent.Src = recv.Src
 	}

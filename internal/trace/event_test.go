@@ -43,8 +43,8 @@ func TestMergeKeepsReceiverOnlyAndRetransmissions(t *testing.T) {
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	// baresip traces nothing: the P-CSCF's records stay. The UE sent its
 	// REGISTER twice (a retransmission), the P-CSCF received both: two
-	// sends remain. A receiver's clock ahead of the sender's keeps the
-	// sender's record, at its own time.
+	// sends remain. A pair takes the earlier of its two times (a sender may
+	// record a message after the receiver has it).
 	pcscf := []Event{
 		{Time: at(10), Node: "P-CSCF", Protocol: "SIP", Network: "udp", Src: bob, Dst: aPCSCF, Raw: inv},
 		{Time: at(1), Node: "P-CSCF", Protocol: "SIP", Network: "udp", Src: aUE, Dst: aPCSCF, Raw: []byte("x")},
@@ -61,7 +61,7 @@ func TestMergeKeepsReceiverOnlyAndRetransmissions(t *testing.T) {
 	for _, e := range got {
 		desc = append(desc, e.Time.Sub(t0).String()+" "+e.Node+" "+e.Network+" "+string(e.Raw[:1]))
 	}
-	want := []string{"2ms UE alice udp x", "10ms P-CSCF udp R", "20ms P-CSCF tcp y", "21ms UE alice udp y", "502ms UE alice udp x"}
+	want := []string{"1ms UE alice udp x", "10ms P-CSCF udp R", "20ms P-CSCF tcp y", "21ms UE alice udp y", "502ms UE alice udp x"}
 	if len(desc) != len(want) {
 		t.Fatalf("merged %q, want %q", desc, want)
 	}

@@ -183,26 +183,36 @@ func TestCallFailures(t *testing.T) {
 	bob := l.phone("bob", "001010000000002", "+15550002", ue.AnswerPolicy{})
 	l.phone("busy", "001010000000003", "+15550003", ue.AnswerPolicy{Mode: ue.AnswerBusy})
 	l.phone("never", "001010000000004", "+15550004", ue.AnswerPolicy{Mode: ue.AnswerNever})
+	l.phone("decline", "001010000000006", "+15550006", ue.AnswerPolicy{Mode: ue.AnswerDecline})
+	l.phone("picky", "001010000000007", "+15550007", ue.AnswerPolicy{Media: ue.MediaOptions{Suites: []string{"AES_CM_128_HMAC_SHA1_32"}}})
 	if _, err := l.AddSIM(context.Background(), "001010000000005", "+15550005", true); err != nil {
 		t.Fatal(err)
 	}
+	gcmOnly := ue.MediaOptions{Source: media.NewTone(440, 0.3), Suites: []string{"AEAD_AES_128_GCM"}}
 	for _, tc := range []struct {
-		to   string
-		code int
+		to    string
+		code  int
+		media *ue.MediaOptions
 	}{
-		{"tel:+15550003", 486},           // busy
-		{"tel:+15550004", 408},           // nobody answers within the S-CSCF's no-answer time
-		{"tel:+15550005", 480},           // a subscriber, not registered
-		{"tel:+15559999", 404},           // nobody
-		{"sip:nobody@" + Domain, 404},    // nobody, SIP form
-		{"sip:+15550003@" + Domain, 486}, // the SIP form of an MSISDN reaches the same user
-		{"sip:carol@example.com", 404},   // outside the home domain
-		{"sip:+15550003@" + Domain + ";user=phone", 486},
+		{to: "tel:+15550006", code: 603},                  // declined
+		{to: "tel:+15550007", code: 488, media: &gcmOnly}, // no SRTP suite in common
+		{to: "tel:+15550003", code: 486},                  // busy
+		{to: "tel:+15550004", code: 408},                  // nobody answers within the S-CSCF's no-answer time
+		{to: "tel:+15550005", code: 480},                  // a subscriber, not registered
+		{to: "tel:+15559999", code: 404},                  // nobody
+		{to: "sip:nobody@" + Domain, code: 404},           // nobody, SIP form
+		{to: "sip:+15550003@" + Domain, code: 486},        // the SIP form of an MSISDN reaches the same user
+		{to: "sip:carol@example.com", code: 404},          // outside the home domain
+		{to: "sip:+15550003@" + Domain + ";user=phone", code: 486},
 	} {
 		t.Run(tc.to, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			_, err := bob.Dial(ctx, ue.CallOptions{To: tc.to, Media: tone(440)})
+			m := tone(440)
+			if tc.media != nil {
+				m = *tc.media
+			}
+			_, err := bob.Dial(ctx, ue.CallOptions{To: tc.to, Media: m})
 			var ce *ue.CallError
 			if !errors.As(err, &ce) || ce.Code != tc.code {
 				t.Fatalf("call to %s: %v, want %d", tc.to, err, tc.code)
