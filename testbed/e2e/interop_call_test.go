@@ -106,3 +106,43 @@ func TestInteropBaresipSRTPCalls(t *testing.T) {
 		t.Errorf("baresip's media encryption event: %v", menc)
 	}
 }
+
+// A softphone that offers no SRTP (RTP/AVP): the SIM phone refuses it with
+// 488 unless it is configured to fall back to plain RTP (--allow-rtp).
+func TestInteropBaresipPlainRTPFallback(t *testing.T) {
+	peertest.Require(t, "baresip")
+	dir := t.TempDir()
+	alice := card(t, dir, "alice", "001010000000063", "+15550063", "--isim")
+	carol := card(t, dir, "carol", "001010000000064", "+15550064")
+	l := startLab(t, alice, carol)
+	if out, stderr, code := run(t, nil, "hss", "subscriber", "update", "--db", l.db, "001010000000064",
+		"--digest-impi", "dan@"+domain, "--password", "secret", "--digest-impu", "sip:dan@"+domain); code != 0 {
+		t.Fatalf("update: %s %s", out, stderr)
+	}
+	wav := filepath.Join(dir, "tone440.wav")
+	toneWAV(t, wav, 440, 60)
+	b := peertest.StartBaresip(t, peertest.BaresipConfig{AudioSource: wav,
+		Account: "<sip:dan@" + domain + ">;auth_user=dan@" + domain + ";auth_pass=secret;outbound=\"sip:" + l.pcscf +
+			"\";regint=600;audio_codecs=PCMU"})
+	b.WaitRegistered("dan@"+domain, 15*time.Second)
+
+	strict := start(t, "imslab ue answer (SRTP required)", nil, "ue", "answer", "--card", alice, "--pcscf", l.pcscf, "--rings", "0")
+	strict.WaitOutput(t, "waiting for calls", 15*time.Second)
+	b.Command("dial", "sip:+15550063@"+domain+";user=phone")
+	b.WaitLog(10*time.Second, "488")
+	strict.WaitOutput(t, "refused", 5*time.Second)
+	strict.Stop(t)
+
+	lax := start(t, "imslab ue answer --allow-rtp", nil, "ue", "answer", "--card", alice, "--pcscf", l.pcscf, "--rings", "0",
+		"--allow-rtp", "--expect-tone", "440", "--calls", "1", "--json")
+	lax.WaitOutput(t, "waiting for calls", 15*time.Second)
+	b.Command("dial", "sip:+15550063@"+domain+";user=phone")
+	b.WaitEvent("CALL_ESTABLISHED", 15*time.Second)
+	time.Sleep(2 * time.Second)
+	b.Command("hangup", "")
+	lax.WaitOutput(t, `"direction": "incoming"`, 10*time.Second)
+	r := parseResult(t, lax.Output())
+	if r.Media.SRTP || !r.Media.ToneHeard || r.Media.PacketsReceived < 50 {
+		t.Errorf("plain RTP fallback: %+v\n%s", r, lax.Output())
+	}
+}
