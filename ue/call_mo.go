@@ -116,11 +116,15 @@ func (u *UE) invite(ctx context.Context, c *Call, inv *sip.Request) error {
 		}
 		u.goCall(func() { u.dropFork(inv, res) })
 	})
+	// After CANCEL, the 487 (or a 200 that crossed it) is awaited 64*T1 at
+	// most (RFC 3261 §9.1, Timer B's span).
+	var gaveUpTimer <-chan time.Time
 	cancelReq := func() {
 		if cancelled || answered {
 			return
 		}
 		cancelled = true
+		gaveUpTimer = time.After(64 * t1)
 		u.goCall(func() { u.sendCancel(inv) })
 	}
 	ctxDone := ctx.Done()
@@ -165,6 +169,8 @@ func (u *UE) invite(ctx context.Context, c *Call, inv *sip.Request) error {
 			}
 		case <-ctxDone:
 			ctxDone, gaveUp = nil, true
+		case <-gaveUpTimer:
+			return &CallError{Code: 487, Reason: "Request Terminated", Warning: "cancelled; the network never confirmed"}
 		case <-tx.Done():
 			if errors.Is(tx.Err(), sip.ErrTransactionTimeout) {
 				return &CallError{Code: 408, Reason: "Request Timeout", Warning: "no answer from the P-CSCF " + u.pcscf}

@@ -31,6 +31,18 @@ func (u *UE) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		u.onReInvite(req, tx)
 		return
 	}
+	// A CANCEL may come at any time before the final response (RFC 3261
+	// §9.2): hook it first. sipgo answers it (200, then 487 to the INVITE).
+	ringCtx, stopRing := context.WithCancel(u.callCtx)
+	defer stopRing()
+	cancelled := make(chan struct{})
+	if !tx.OnCancel(func(cr *sip.Request) {
+		u.traceCancel(req, cr)
+		close(cancelled)
+		stopRing()
+	}) {
+		return // cancelled already, or the transaction is over
+	}
 	// RFC 3261 §8.2.2.3: an extension we do not know is refused with 420.
 	var unknown []string
 	for _, t := range requires(req) {
@@ -80,19 +92,11 @@ func (u *UE) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		u.respond(req, tx, 400, "Bad Request", warning(u, "INVITE without Contact"))
 		return
 	}
-	ringCtx, stopRing := context.WithCancel(u.callCtx)
-	defer stopRing()
 	c := &Call{u: u, dir: Incoming, callID: req.CallID().Value(), peer: callerOf(req), start: time.Now(),
 		localTag: newTag(), local: req.To().Address, remote: req.From().Address, remoteTag: tagOf(req.From()),
 		remoteTarget: target, routeSet: recordRouteOf(req), cseq: randomCSeq(), media: leg,
 		acked: make(chan struct{}), prack: make(chan uint32, 4), done: make(chan struct{}), cancelRing: stopRing}
 	u.addCall(c)
-	cancelled := make(chan struct{})
-	tx.OnCancel(func(cr *sip.Request) {
-		u.traceCancel(req, cr)
-		close(cancelled)
-		stopRing()
-	})
 
 	// 180 Ringing, reliable when the caller supports 100rel (RFC 3262 §3;
 	// VoLTE phones do, TS 24.229 §5.1.4.1).
