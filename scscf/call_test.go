@@ -74,6 +74,14 @@ func (l *lab) addPhone(impi, impu string, sc script, mod ...func(*ue)) *device {
 	return ph
 }
 
+// twoDevices registers the caller (the softphone) and alice's phone and
+// tablet, one implicit set.
+func (l *lab) twoDevices(phone, tablet script) (*device, *device) {
+	l.t.Helper()
+	l.addPhone(softIMPI, softIMPU, busy)
+	return l.addPhone(aliceIMPI, aliceIMPU, phone), l.addPhone(aliceIMPI, aliceTel, tablet)
+}
+
 // toPhone delivers what the S-CSCF routed to a contact, as the terminating
 // P-CSCF does (TS 24.229 §5.2.7).
 func (p *fakePCSCF) toPhone(req *sip.Request, tx sip.ServerTransaction) {
@@ -234,11 +242,7 @@ func (l *lab) dial(pai, to string, mod ...func(*sip.Request)) *dialing {
 		for {
 			select {
 			case r := <-tx.Responses():
-				select {
-				case d.res <- r:
-				case <-tx.Done():
-					return
-				}
+				d.res <- r // buffered: a final response is read even as the transaction ends
 			case <-tx.Done():
 				return
 			}
@@ -372,9 +376,7 @@ func TestCallForking(t *testing.T) {
 			}
 		}
 	})
-	l.addPhone(softIMPI, softIMPU, busy) // the caller's registration
-	phone := l.addPhone(aliceIMPI, aliceIMPU, ring)
-	tablet := l.addPhone(aliceIMPI, aliceTel, ring)
+	phone, tablet := l.twoDevices(ring, ring)
 
 	d := l.dial(softIMPU, aliceIMPU)
 	rr := l.sc.recordRoute().Address.String()
@@ -558,9 +560,7 @@ func stray(t testing.TB, method sip.RequestMethod, ruri, route, toTag string) *s
 // Every device busy: 486 (RFC 3261 §16.7 step 6), the Warning saying who.
 func TestCallAllBusy(t *testing.T) {
 	l := newLab(t)
-	l.addPhone(softIMPI, softIMPU, busy)
-	phone := l.addPhone(aliceIMPI, aliceIMPU, busy)
-	tablet := l.addPhone(aliceIMPI, aliceTel, busy)
+	phone, tablet := l.twoDevices(busy, busy)
 	res := l.dial(softIMPU, aliceTel).final()
 	if res.StatusCode != 486 {
 		t.Fatalf("%s, want 486", res.StartLine())
@@ -575,9 +575,7 @@ func TestCallAllBusy(t *testing.T) {
 // second 200 (§9.1).
 func TestCallTwoAnswers(t *testing.T) {
 	l := newLab(t)
-	l.addPhone(softIMPI, softIMPU, busy)
-	l.addPhone(aliceIMPI, aliceIMPU, answerNow)
-	l.addPhone(aliceIMPI, aliceTel, answerNow)
+	l.twoDevices(answerNow, answerNow)
 	d := l.dial(softIMPU, aliceIMPU)
 	a, b := d.final(), d.final()
 	ta, _ := a.To().Params.Get("tag")
@@ -592,9 +590,7 @@ func TestCallTwoAnswers(t *testing.T) {
 // §16.10).
 func TestCallCallerCancels(t *testing.T) {
 	l := newLab(t)
-	l.addPhone(softIMPI, softIMPU, busy)
-	phone := l.addPhone(aliceIMPI, aliceIMPU, ring)
-	tablet := l.addPhone(aliceIMPI, aliceTel, ring)
+	phone, tablet := l.twoDevices(ring, ring)
 	d := l.dial(softIMPU, aliceIMPU)
 	phone.nextInvite(t)
 	tablet.nextInvite(t)
@@ -613,9 +609,7 @@ func TestCallCallerCancels(t *testing.T) {
 // caller gets 408 (RFC 3261 §16.8).
 func TestCallNoAnswer(t *testing.T) {
 	l := newLab(t, func(c *Config) { c.NoAnswerTimeout = 300 * time.Millisecond })
-	l.addPhone(softIMPI, softIMPU, busy)
-	phone := l.addPhone(aliceIMPI, aliceIMPU, ring)
-	tablet := l.addPhone(aliceIMPI, aliceTel, ring)
+	phone, tablet := l.twoDevices(ring, ring)
 	res := l.dial(softIMPU, aliceIMPU).final()
 	if res.StatusCode != 408 {
 		t.Fatalf("%s, want 408", res.StartLine())

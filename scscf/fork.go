@@ -226,7 +226,11 @@ func (f *fork) handle(e branchEvent) {
 		if pending := len(f.branches) - f.finals; pending > 0 {
 			msg += fmt.Sprintf("; cancelling %d other branch(es)", pending)
 		}
-		f.o.log.Info(msg)
+		if f.req.IsInvite() {
+			f.o.log.Info(msg)
+		} else {
+			f.o.log.Debug(msg) // in a dialog: "forwarded" said it
+		}
 		f.cancelAll() // step 10
 	default:
 		f.final(b, res)

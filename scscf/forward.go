@@ -259,26 +259,10 @@ func (s *SCSCF) forwardAck(req, fwd *sip.Request, log *slog.Logger) {
 	}
 }
 
-// cancelFor builds the CANCEL of a forwarded INVITE (RFC 3261 §9.1): same
-// Request-URI, Call-ID, From, To, CSeq number, Route and the one Via of
-// the INVITE, so that the next hop matches it to the INVITE's transaction.
+// cancelFor builds the CANCEL of a forwarded INVITE (RFC 3261 §9.1), sent
+// where the INVITE went, so that the next hop matches it to the INVITE.
 func cancelFor(inv *sip.Request) *sip.Request {
-	c := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
-	c.AppendHeader(inv.Via().Clone())
-	for _, r := range inv.GetHeaders("Route") {
-		c.AppendHeader(sip.HeaderClone(r))
-	}
-	mf := sip.MaxForwardsHeader(70)
-	c.AppendHeader(&mf)
-	for _, n := range []string{"From", "To", "Call-ID"} {
-		if h := inv.GetHeader(n); h != nil {
-			c.AppendHeader(sip.HeaderClone(h))
-		}
-	}
-	if cs := inv.CSeq(); cs != nil {
-		c.AppendHeader(&sip.CSeqHeader{SeqNo: cs.SeqNo, MethodName: sip.CANCEL})
-	}
-	c.SetBody(nil)
+	c := hopRequest(inv, sip.CANCEL, inv.To())
 	c.SetTransport(inv.Transport())
 	c.SetDestination(inv.Destination())
 	c.Laddr = inv.Laddr
@@ -288,23 +272,30 @@ func cancelFor(inv *sip.Request) *sip.Request {
 // ackFor is the ACK the transaction layer sends for a non-2xx final
 // response to a forwarded INVITE (RFC 3261 §17.1.1.3); built for the trace.
 func ackFor(inv *sip.Request, res *sip.Response) *sip.Request {
-	a := sip.NewRequest(sip.ACK, *inv.Recipient.Clone())
-	a.AppendHeader(inv.Via().Clone())
-	for _, r := range inv.GetHeaders("Route") {
-		a.AppendHeader(sip.HeaderClone(r))
+	return hopRequest(inv, sip.ACK, res.To())
+}
+
+// hopRequest builds a request of the INVITE's own transaction: same
+// Request-URI, Call-ID, From, CSeq number, Route and the one Via of the
+// INVITE (RFC 3261 §9.1, §17.1.1.3).
+func hopRequest(inv *sip.Request, method sip.RequestMethod, to *sip.ToHeader) *sip.Request {
+	r := sip.NewRequest(method, *inv.Recipient.Clone())
+	r.AppendHeader(inv.Via().Clone())
+	for _, h := range inv.GetHeaders("Route") {
+		r.AppendHeader(sip.HeaderClone(h))
 	}
 	mf := sip.MaxForwardsHeader(70)
-	a.AppendHeader(&mf)
-	for _, h := range []sip.Header{inv.From(), res.To(), inv.CallID()} {
+	r.AppendHeader(&mf)
+	for _, h := range []sip.Header{inv.From(), to, inv.CallID()} {
 		if h != nil {
-			a.AppendHeader(sip.HeaderClone(h))
+			r.AppendHeader(sip.HeaderClone(h))
 		}
 	}
 	if cs := inv.CSeq(); cs != nil {
-		a.AppendHeader(&sip.CSeqHeader{SeqNo: cs.SeqNo, MethodName: sip.ACK})
+		r.AppendHeader(&sip.CSeqHeader{SeqNo: cs.SeqNo, MethodName: method})
 	}
-	a.SetBody(nil)
-	return a
+	r.SetBody(nil)
+	return r
 }
 
 // toTag returns the To tag of a request: present in a dialog (RFC 3261 §12.2).
