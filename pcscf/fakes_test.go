@@ -14,6 +14,8 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/imslab/imslab/internal/sipproxy"
+
 	"github.com/imslab/imslab/internal/sipdigest"
 )
 
@@ -219,7 +221,7 @@ func (s *fakeSCSCF) sendToUE(method sip.RequestMethod, contact sip.Uri, path str
 
 func (s *fakeSCSCF) send(r *sip.Request) *sip.Response {
 	s.t.Helper()
-	if s.transport == "TCP" || len(r.String()) > udpMax-100 {
+	if s.transport == "TCP" || len(r.String()) > sipproxy.UDPMax-100 {
 		r.SetTransport("TCP")
 	} else {
 		r.SetTransport("UDP")

@@ -22,6 +22,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/imslab/imslab/internal/sipproxy"
 )
 
 // Lab defaults (PLMN 001/01, TS 23.003 §13).
@@ -373,7 +375,7 @@ func (p *PCSCF) respond(tx sip.ServerTransaction, res *sip.Response) error {
 		return tx.Respond(res)
 	}
 	b := res.String()
-	if len(b) <= udpMax {
+	if len(b) <= sipproxy.UDPMax {
 		return tx.Respond(res)
 	}
 	addr, err := net.ResolveUDPAddr("udp", res.Destination())

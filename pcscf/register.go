@@ -9,6 +9,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/imslab/imslab/internal/sipproxy"
+
 	"github.com/imslab/imslab/internal/sipdigest"
 )
 
@@ -62,7 +64,7 @@ func (p *PCSCF) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 			p.registered(req, res, key, impi)
 		}
 	}
-	p.proxy(req, tx, fwd, hop{transport: strings.ToUpper(p.cfg.SCSCFTransport), addr: p.cfg.SCSCF}, l)
+	p.proxy(req, tx, fwd, sipproxy.Hop{Transport: strings.ToUpper(p.cfg.SCSCFTransport), Addr: p.cfg.SCSCF}, l)
 }
 
 // registered records the flow from a 2xx to REGISTER (TS 24.229

@@ -8,17 +8,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/imslab/imslab/internal/sipproxy"
 )
-
-// hop is where a request goes next.
-type hop struct {
-	transport string // "UDP" or "TCP"
-	addr      string // host:port
-}
-
-func (h hop) String() string { return strings.ToLower(h.transport) + ":" + h.addr }
 
 // leg describes one proxied transaction, for the logs and for the
 // processing of its responses.
@@ -31,10 +24,6 @@ type leg struct {
 	// onResponse edits a response before it goes back upstream.
 	onResponse func(res *sip.Response)
 }
-
-// noBuild stops sipgo's client from adding headers: a proxy forwards the
-// request it received, with only the changes of RFC 3261 §16.6.
-func noBuild(*sipgo.Client, *sip.Request) error { return nil }
 
 // onRequest handles every request but REGISTER. A request from a
 // registered flow is the UE's (TS 24.229 §5.2.6.3); a request from the
@@ -154,10 +143,10 @@ func (p *PCSCF) fromUE(req *sip.Request, tx sip.ServerTransaction, f *flow) {
 		if len(b.serviceRoute) == 0 { // no Service-Route: the S-CSCF it registered with
 			hs = append(hs, &sip.RouteHeader{Address: p.scscfURI()})
 		}
-		insertAfterVias(fwd, hs...)
+		sipproxy.InsertAfterVias(fwd, hs...)
 		fwd.AppendHeader(p.chargingVector())
 	}
-	h, err := nextHop(fwd, p.cfg.SCSCFTransport)
+	h, err := sipproxy.NextHop(fwd, p.cfg.SCSCFTransport)
 	if err != nil {
 		p.refuse(req, tx, 502, "Bad Gateway", err.Error(), "flow", f.key.String())
 		return
@@ -183,12 +172,12 @@ func (p *PCSCF) toUE(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	if !inDialog {
-		insertAfterVias(fwd, p.recordRoute())
+		sipproxy.InsertAfterVias(fwd, p.recordRoute())
 	}
 	if strings.Contains(strings.ToLower(strings.Join(headerValues(fwd, hPrivacy), ",")), "id") {
 		removeHeaders(fwd, hPAI) // RFC 3325 §9.3: privacy "id" ends at the trust domain
 	}
-	h := hop{transport: strings.ToUpper(key.Transport), addr: key.Addr.String()}
+	h := sipproxy.Hop{Transport: strings.ToUpper(key.Transport), Addr: key.Addr.String()}
 	l := leg{flow: key, identity: fwd.Recipient.String(), label: "target"}
 	if req.IsAck() {
 		p.forwardAck(req, fwd, h, l)
@@ -199,14 +188,14 @@ func (p *PCSCF) toUE(req *sip.Request, tx sip.ServerTransaction) {
 
 // proxy forwards a request statefully and relays its responses (RFC 3261
 // §16.6, §16.7), until a final response or the end of the transaction.
-func (p *PCSCF) proxy(req *sip.Request, tx sip.ServerTransaction, fwd *sip.Request, h hop, l leg) {
+func (p *PCSCF) proxy(req *sip.Request, tx sip.ServerTransaction, fwd *sip.Request, h sipproxy.Hop, l leg) {
 	h = p.prepare(req, fwd, h)
 	p.log.Info(fmt.Sprintf("→ %s forwarded %s", req.Method, direction(l)), append(p.legAttrs(l), "dst", h.String(), "call_id", callID(req))...)
-	ctr, err := p.cli.TransactionRequest(p.ctx, fwd, noBuild)
+	ctr, err := p.cli.TransactionRequest(p.ctx, fwd, sipproxy.NoBuild)
 	if err != nil {
 		why := fmt.Sprintf("cannot reach %s: %v", h, err)
-		if !l.toCore && l.flow.Transport == "udp" && h.transport == "TCP" {
-			why += fmt.Sprintf(" (a UE registered over UDP must accept TCP on the same port for requests over %d bytes, TS 24.229 §4.2A)", udpMax)
+		if !l.toCore && l.flow.Transport == "udp" && h.Transport == "TCP" {
+			why += fmt.Sprintf(" (a UE registered over UDP must accept TCP on the same port for requests over %d bytes, TS 24.229 §4.2A)", sipproxy.UDPMax)
 		}
 		p.refuse(req, tx, 503, "Service Unavailable", why, p.legAttrs(l)...)
 		return
@@ -215,7 +204,7 @@ func (p *PCSCF) proxy(req *sip.Request, tx sip.ServerTransaction, fwd *sip.Reque
 		// RFC 3261 §16.10: a CANCEL from upstream is forwarded downstream.
 		tx.OnCancel(func(*sip.Request) { go p.cancel(fwd) })
 		// RFC 6026: retransmitted 2xx go upstream too.
-		ctr.OnRetransmission(func(res *sip.Response) { _ = p.srv.WriteResponse(p.upstream(req, res)) })
+		ctr.OnRetransmission(func(res *sip.Response) { _ = p.srv.WriteResponse(sipproxy.Upstream(req, res)) })
 	}
 	for {
 		select {
@@ -223,7 +212,7 @@ func (p *PCSCF) proxy(req *sip.Request, tx sip.ServerTransaction, fwd *sip.Reque
 			if res.StatusCode == 100 { // hop by hop (RFC 3261 §16.7 step 5)
 				continue
 			}
-			out := p.upstream(req, res)
+			out := sipproxy.Upstream(req, res)
 			if l.onResponse != nil {
 				l.onResponse(out)
 			}
@@ -254,48 +243,15 @@ func (p *PCSCF) proxy(req *sip.Request, tx sip.ServerTransaction, fwd *sip.Reque
 	}
 }
 
-// udpMax is the largest request sent over UDP (RFC 3261 §18.1.1: 1300
-// bytes when the path MTU is unknown; sipgo refuses larger ones).
-const udpMax = 1300
-
 // prepare applies RFC 3261 §16.6 to the copy of a request: Max-Forwards
 // decremented (step 3), received/rport on the sender's Via (§18.2.1, RFC
 // 3581 §4), this proxy's Via (step 8), and the destination (step 7). A
 // request too large for UDP goes over TCP to the same address (RFC 3261
 // §18.1.1, TS 24.229 §4.2A): the hop it returns says which.
-func (p *PCSCF) prepare(req, fwd *sip.Request, h hop) hop {
-	mf := sip.MaxForwardsHeader(70)
-	if m := req.MaxForwards(); m != nil {
-		mf = *m - 1
-	}
-	if fwd.MaxForwards() != nil {
-		fwd.ReplaceHeader(&mf)
-	} else {
-		fwd.AppendHeader(&mf)
-	}
-	if v := fwd.Via(); v != nil {
-		src, _ := netip.ParseAddrPort(req.Source())
-		if ip := src.Addr().Unmap().String(); !strings.EqualFold(strings.Trim(v.Host, "[]"), ip) {
-			v.Params.Add("received", ip)
-		}
-		if v.Params.Has("rport") {
-			v.Params.Add("rport", strconv.Itoa(int(src.Port())))
-		}
-	}
-	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: h.transport,
-		Host: p.advHost, Port: p.advPort, Params: sip.NewParams()}
-	via.Params.Add("branch", sip.GenerateBranch())
-	if h.transport == "UDP" && len(fwd.String())+len(via.String())+2 > udpMax {
-		h.transport, via.Transport = "TCP", "TCP"
-	}
-	fwd.PrependHeader(via)
-	if cl := fwd.ContentLength(); cl != nil { // last, after what was added: easier to read
-		fwd.RemoveHeader("Content-Length")
-		fwd.AppendHeader(cl)
-	}
-	fwd.SetTransport(h.transport)
-	fwd.SetDestination(h.addr)
-	if h.transport == "UDP" {
+func (p *PCSCF) prepare(req, fwd *sip.Request, h sipproxy.Hop) sipproxy.Hop {
+	sipproxy.Stamp(req, fwd)
+	h = sipproxy.PushVia(fwd, h, p.advHost, p.advPort, sip.GenerateBranch())
+	if h.Transport == "UDP" {
 		fwd.Laddr = p.laddr // from the listening socket: replies and NAT-less UEs expect it
 	} else {
 		fwd.Laddr = sip.Addr{}
@@ -303,49 +259,20 @@ func (p *PCSCF) prepare(req, fwd *sip.Request, h hop) hop {
 	return h
 }
 
-// upstream turns a response from downstream into the one to send back
-// (RFC 3261 §16.7 step 3): without this proxy's Via, to where the request
-// came from.
-func (p *PCSCF) upstream(req *sip.Request, res *sip.Response) *sip.Response {
-	out := res.Clone()
-	out.RemoveHeader("Via")
-	out.SetTransport(req.Transport())
-	out.SetDestination(sip.NewResponseFromRequest(req, 100, "Trying", nil).Destination())
-	return out
-}
-
 // forwardAck forwards an ACK for a 2xx statelessly (RFC 3261 §16.6, §13.2.2.4:
 // it is its own transaction, end to end).
-func (p *PCSCF) forwardAck(req, fwd *sip.Request, h hop, l leg) {
+func (p *PCSCF) forwardAck(req, fwd *sip.Request, h sipproxy.Hop, l leg) {
 	h = p.prepare(req, fwd, h)
 	p.log.Info("→ ACK forwarded "+direction(l), append(p.legAttrs(l), "dst", h.String(), "call_id", callID(req))...)
-	if err := p.cli.WriteRequest(fwd, noBuild); err != nil {
+	if err := p.cli.WriteRequest(fwd, sipproxy.NoBuild); err != nil {
 		p.log.Warn("could not forward ACK", append(p.legAttrs(l), "dst", h.String(), "error", err)...)
 	}
 }
 
 // cancel sends CANCEL for a forwarded INVITE (RFC 3261 §9.1, §16.10).
 func (p *PCSCF) cancel(inv *sip.Request) {
-	c := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
-	c.AppendHeader(inv.Via().Clone())
-	for _, r := range inv.GetHeaders("Route") {
-		c.AppendHeader(sip.HeaderClone(r))
-	}
-	mf := sip.MaxForwardsHeader(70)
-	c.AppendHeader(&mf)
-	for _, n := range []string{"From", "To", "Call-ID"} {
-		if h := inv.GetHeader(n); h != nil {
-			c.AppendHeader(sip.HeaderClone(h))
-		}
-	}
-	if cs := inv.CSeq(); cs != nil {
-		c.AppendHeader(&sip.CSeqHeader{SeqNo: cs.SeqNo, MethodName: sip.CANCEL})
-	}
-	c.SetBody(nil)
-	c.SetTransport(inv.Transport())
-	c.SetDestination(inv.Destination())
-	c.Laddr = inv.Laddr
-	ctr, err := p.cli.TransactionRequest(p.ctx, c, noBuild)
+	c := sipproxy.Cancel(inv)
+	ctr, err := p.cli.TransactionRequest(p.ctx, c, sipproxy.NoBuild)
 	if err != nil {
 		p.log.Warn("could not forward CANCEL", "error", err, "call_id", callID(inv))
 		return
@@ -447,40 +374,6 @@ func (p *PCSCF) scscfURI() sip.Uri {
 // step 4; TS 24.229 §5.2.6.3.3, §5.2.6.4.3).
 func (p *PCSCF) recordRoute() *sip.RecordRouteHeader {
 	return &sip.RecordRouteHeader{Address: sip.Uri{Scheme: "sip", Host: p.advHost, Port: p.advPort, UriParams: sip.HeaderParams{{K: "lr"}}}}
-}
-
-// insertAfterVias puts headers, in order, right after the Vias (sipgo
-// points Route() at the last one added: adding in reverse keeps it on the
-// topmost).
-func insertAfterVias(m *sip.Request, hs ...sip.Header) {
-	for i := len(hs) - 1; i >= 0; i-- {
-		m.AppendHeaderAfter(hs[i], "Via")
-	}
-}
-
-// nextHop is the top Route, else the Request-URI (RFC 3261 §16.6 step 7,
-// §16.12), with its transport parameter or def.
-func nextHop(req *sip.Request, def string) (hop, error) {
-	u := req.Recipient
-	if r := req.Route(); r != nil {
-		u = r.Address
-	}
-	if !isSIP(u) || u.Host == "" {
-		return hop{}, fmt.Errorf("next hop %s is not a SIP URI", u.String())
-	}
-	tp := def
-	if t, ok := u.UriParams.Get("transport"); ok && t != "" {
-		tp = t
-	}
-	tp = strings.ToUpper(tp)
-	if tp != "UDP" && tp != "TCP" {
-		return hop{}, fmt.Errorf("next hop %s: transport %s not supported (UDP, TCP)", u.String(), tp)
-	}
-	port := u.Port
-	if port == 0 {
-		port = 5060
-	}
-	return hop{transport: tp, addr: net.JoinHostPort(strings.Trim(u.Host, "[]"), strconv.Itoa(port))}, nil
 }
 
 func toTag(req *sip.Request) (string, bool) {

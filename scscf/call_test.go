@@ -14,6 +14,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/imslab/imslab/hss/store"
+	"github.com/imslab/imslab/internal/sipproxy"
 )
 
 // Calls through the S-CSCF: the fake P-CSCF of lab_test.go plays the
@@ -334,7 +335,7 @@ func (d *dialing) cancel() {
 	t.Helper()
 	ctx, stop := context.WithTimeout(context.Background(), 10*time.Second)
 	defer stop()
-	tx, err := d.l.p.client.TransactionRequest(ctx, cancelFor(d.req), noBuild)
+	tx, err := d.l.p.client.TransactionRequest(ctx, sipproxy.Cancel(d.req), sipproxy.NoBuild)
 	if err != nil {
 		t.Fatal(err)
 	}

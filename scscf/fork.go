@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/imslab/imslab/internal/sipproxy"
 )
 
 // target is one destination of a proxied request (RFC 3261 §16.5): a
@@ -35,7 +37,7 @@ type proxyOpts struct {
 type branch struct {
 	target
 	req       *sip.Request
-	hop       hop
+	hop       sipproxy.Hop
 	tx        sip.ClientTransaction
 	ringing   bool // a provisional response came: a CANCEL may go (RFC 3261 §9.1)
 	cancelDue bool // a CANCEL waits for the first provisional response
@@ -76,7 +78,7 @@ func (s *SCSCF) proxy(req *sip.Request, tx sip.ServerTransaction, fwd *sip.Reque
 	f := &fork{s: s, req: req, tx: tx, o: o, upCancel: upCancel,
 		events: make(chan branchEvent, 4*len(targets)), done: make(chan struct{})}
 	defer close(f.done)
-	stamp(req, fwd)
+	sipproxy.Stamp(req, fwd)
 	for _, t := range targets {
 		f.start(fwd, t)
 	}
@@ -94,14 +96,14 @@ func (f *fork) start(base *sip.Request, t target) {
 	if t.route != nil {
 		setRoute(b.req, t.route)
 	}
-	h, err := nextHop(b.req)
+	h, err := sipproxy.NextHop(b.req, "udp")
 	if err != nil {
 		f.made(b, 503, "Service Unavailable", fmt.Sprintf("%s: %v", t.label, err))
 		return
 	}
 	b.hop = f.s.send(b.req, h, sip.GenerateBranch())
-	f.s.traceSIP(true, b.hop.transport, b.hop.addr, b.req.StartLine(), b.req)
-	tx, err := f.s.client.TransactionRequest(f.s.runCtx, b.req, noBuild)
+	f.s.traceSIP(true, b.hop.Transport, b.hop.Addr, b.req.StartLine(), b.req)
+	tx, err := f.s.client.TransactionRequest(f.s.runCtx, b.req, sipproxy.NoBuild)
 	if err != nil {
 		f.made(b, 503, "Service Unavailable", fmt.Sprintf("cannot reach %s at %s: %v", t.label, b.hop, err))
 		return
@@ -109,7 +111,7 @@ func (f *fork) start(base *sip.Request, t target) {
 	b.tx = tx
 	if f.req.IsInvite() {
 		// RFC 6026 §8.5 (RFC 3261 §16.7 step 5): retransmitted 2xx go upstream too.
-		tx.OnRetransmission(func(res *sip.Response) { f.s.relayUp(f.req, f.tx, upstream(f.req, res), f.o.log) })
+		tx.OnRetransmission(func(res *sip.Response) { f.s.relayUp(f.req, f.tx, sipproxy.Upstream(f.req, res), f.o.log) })
 	}
 	if !f.s.tasks.start(func() { f.read(b) }) {
 		tx.Terminate()
@@ -204,7 +206,7 @@ func (f *fork) handle(e branchEvent) {
 		return
 	}
 	res := e.res
-	f.s.traceSIP(false, b.hop.transport, b.hop.addr, res.StartLine(), res)
+	f.s.traceSIP(false, b.hop.Transport, b.hop.Addr, res.StartLine(), res)
 	switch {
 	case res.StatusCode < 200:
 		b.ringing = true
@@ -212,11 +214,11 @@ func (f *fork) handle(e branchEvent) {
 			f.cancel(b)
 		}
 		if res.StatusCode > 100 && !f.answered && !f.cancelled && !f.timedOut { // 100 is hop by hop (step 5)
-			f.s.relayUp(f.req, f.tx, upstream(f.req, res), f.o.log)
+			f.s.relayUp(f.req, f.tx, sipproxy.Upstream(f.req, res), f.o.log)
 		}
 	case res.StatusCode < 300:
 		f.final(b, res)
-		f.s.relayUp(f.req, f.tx, upstream(f.req, res), f.o.log) // step 5: every 2xx, at once
+		f.s.relayUp(f.req, f.tx, sipproxy.Upstream(f.req, res), f.o.log) // step 5: every 2xx, at once
 		if f.answered {
 			f.o.log.Info(fmt.Sprintf("%s: another %d %s, from %s, relayed too (RFC 3261 §16.7 step 5)", f.req.Method, res.StatusCode, res.Reason, b.label))
 			return
@@ -235,8 +237,8 @@ func (f *fork) handle(e branchEvent) {
 	default:
 		f.final(b, res)
 		if f.req.IsInvite() {
-			a := ackFor(b.req, res)
-			f.s.traceSIP(true, b.hop.transport, b.hop.addr, a.StartLine(), a)
+			a := sipproxy.TransactionRequest(b.req, sip.ACK, res.To())
+			f.s.traceSIP(true, b.hop.Transport, b.hop.Addr, a.StartLine(), a)
 		}
 		f.o.log.Debug(fmt.Sprintf("branch to %s ended: %d %s", b.label, res.StatusCode, res.Reason))
 		if res.StatusCode >= 600 && !f.answered {
@@ -283,7 +285,7 @@ func (f *fork) cancel(b *branch) {
 		return
 	}
 	b.cancelled, b.cancelDue = true, false
-	c := cancelFor(b.req)
+	c := sipproxy.Cancel(b.req)
 	f.s.tasks.start(func() { f.s.sendCancel(c, b.label, f.o.log) })
 }
 
@@ -312,7 +314,7 @@ func (f *fork) sendBest() {
 	case best.made:
 		out = res
 	default:
-		out = upstream(f.req, res)
+		out = sipproxy.Upstream(f.req, res)
 		if f.o.callee != "" {
 			out.AppendHeader(sip.NewHeader("Warning", fmt.Sprintf(`399 %s "%s"`, f.s.contact.Host, f.summary())))
 		}
@@ -383,7 +385,7 @@ func (s *SCSCF) sendCancel(c *sip.Request, label string, log *slog.Logger) {
 	s.traceSIP(true, c.Transport(), c.Destination(), c.StartLine(), c)
 	ctx, cancel := context.WithTimeout(s.runCtx, sip.Timer_B)
 	defer cancel()
-	tx, err := s.client.TransactionRequest(ctx, c, noBuild)
+	tx, err := s.client.TransactionRequest(ctx, c, sipproxy.NoBuild)
 	if err != nil {
 		log.Warn(fmt.Sprintf("could not send CANCEL to %s", label), "dst", c.Destination(), "err", err)
 		return

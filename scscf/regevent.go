@@ -12,6 +12,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/imslab/imslab/internal/sipproxy"
 )
 
 // subscription is a reg-event subscription dialog (RFC 6665, RFC 3680,
@@ -380,7 +382,7 @@ func (s *SCSCF) sendNotify(d *subscription, job *notifyJob) (int, error) {
 	if tp, ok := next.UriParams.Get("transport"); ok && tp != "" {
 		transport = strings.ToUpper(tp)
 	}
-	if transport == "UDP" && len(req.String()) > udpMaxMessage-100 {
+	if transport == "UDP" && len(req.String()) > sipproxy.UDPMax-100 {
 		transport = "TCP" // RFC 3261 §18.1.1: too large for UDP
 	}
 	req.SetTransport(transport)

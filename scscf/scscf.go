@@ -46,7 +46,6 @@ const (
 	maxChallengesPerIMPI  = 4
 	cxTimeout             = 5 * time.Second
 	notifyTimeout         = 40 * time.Second
-	udpMaxMessage         = 1300 // RFC 3261 §18.1.1: larger requests go over TCP
 	trustedDefaultAddress = "127.0.0.1"
 )
 

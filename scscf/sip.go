@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/imslab/imslab/internal/sipproxy"
 )
 
 // tracker counts running goroutines (SIP handlers, NOTIFY senders,
@@ -134,8 +136,8 @@ func (s *SCSCF) respond(tx sip.ServerTransaction, req *sip.Request, res *sip.Res
 	s.traceSIP(true, res.Transport(), req.Source(), res.StartLine(), res)
 	if err := tx.Respond(res); err != nil {
 		size := len(res.String())
-		if strings.EqualFold(res.Transport(), "udp") && size > udpMaxMessage {
-			s.log.Error(fmt.Sprintf("%d response of %d bytes not sent over UDP (RFC 3261 §18.1.1 limit %d): let the P-CSCF use TCP towards the S-CSCF", res.StatusCode, size, udpMaxMessage),
+		if strings.EqualFold(res.Transport(), "udp") && size > sipproxy.UDPMax {
+			s.log.Error(fmt.Sprintf("%d response of %d bytes not sent over UDP (RFC 3261 §18.1.1 limit %d): let the P-CSCF use TCP towards the S-CSCF", res.StatusCode, size, sipproxy.UDPMax),
 				"to", req.Source(), "err", err)
 			return
 		}

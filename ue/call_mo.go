@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/imslab/imslab/internal/sipproxy"
 )
 
 // Dial places a call (TS 24.229 §5.1.3, RFC 3261 §13.2, RFC 3262, RFC
@@ -293,20 +295,7 @@ func (u *UE) sendPrack(c *Call, inv *sip.Request, res *sip.Response, rseq uint32
 // sendCancel cancels the INVITE (RFC 3261 §9.1): same Request-URI, Call-ID,
 // From, To, CSeq number and top Via (branch) as the INVITE, and its Route.
 func (u *UE) sendCancel(inv *sip.Request) {
-	cr := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
-	cr.AppendHeader(sip.HeaderClone(inv.Via()))
-	for _, r := range inv.GetHeaders("Route") {
-		cr.AppendHeader(sip.HeaderClone(r))
-	}
-	mf := sip.MaxForwardsHeader(70)
-	cr.AppendHeader(&mf)
-	cr.AppendHeader(sip.HeaderClone(inv.From()))
-	cr.AppendHeader(sip.HeaderClone(inv.To()))
-	cr.AppendHeader(sip.HeaderClone(inv.CallID()))
-	cr.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
-	cr.SetBody(nil)
-	cr.SetDestination(u.pcscf)
-	cr.SetTransport(inv.Transport()) // where the INVITE went, with its Via
+	cr := sipproxy.Cancel(inv) // where the INVITE went, with its Via
 	u.traceSent(cr, describeRequest(cr))
 	ctx, cancel := context.WithTimeout(u.callCtx, 32*time.Second)
 	defer cancel()
@@ -334,16 +323,12 @@ func (u *UE) stampVia(req *sip.Request) {
 	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: network,
 		Host: u.contact.Host, Port: u.contact.Port, Params: sip.HeaderParams{{K: "branch", V: sip.GenerateBranchN(16)}}}
 	req.PrependHeader(via)
-	if network == "UDP" && len(req.String()) > udpMax {
+	if network == "UDP" && len(req.String()) > sipproxy.UDPMax {
 		network, via.Transport = "TCP", "TCP"
 	}
 	req.SetDestination(u.pcscf)
 	req.SetTransport(network)
 }
-
-// udpMax is the largest request sent over UDP (RFC 3261 §18.1.1: 1300
-// bytes when the path MTU is unknown).
-const udpMax = 1300
 
 // sendInDialog sends an in-dialog request through the P-CSCF and returns
 // the final response.

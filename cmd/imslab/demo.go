@@ -22,6 +22,7 @@ import (
 
 	"github.com/imslab/imslab/internal/aka"
 	"github.com/imslab/imslab/internal/cardfile"
+	"github.com/imslab/imslab/internal/freeport"
 	"github.com/imslab/imslab/internal/media"
 	"github.com/imslab/imslab/internal/trace"
 	"github.com/imslab/imslab/sim"
@@ -324,7 +325,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string, talk time.Duration) (
 	}
 
 	// 3. The core, as processes.
-	addrs, err := freeLoopbacks(3)
+	addrs, err := freeport.Loopback(3)
 	if err != nil {
 		return d.fail(err)
 	}
@@ -503,22 +504,6 @@ func (d *demo) register(ctx context.Context, name, cardPath, pcscf string, pol u
 
 func secsOf(t time.Duration) string { return fmt.Sprintf("%d s", int(t/time.Second)) }
 
-// freeLoopbacks returns n loopback addresses free for both UDP and TCP.
-func freeLoopbacks(n int) ([]string, error) {
-	var out []string
-	for len(out) < n {
-		a, err := freeLoopback()
-		if err != nil {
-			return nil, err
-		}
-		if c, err := net.ListenPacket("udp", a); err == nil {
-			c.Close()
-			out = append(out, a)
-		}
-	}
-	return out, nil
-}
-
 // waitTCP waits until something listens on addr.
 func waitTCP(addr string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
@@ -548,16 +533,6 @@ func waitLogLine(path, s string, timeout time.Duration) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// freeLoopback returns a loopback address with a free TCP port.
-func freeLoopback() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // startProcess runs this binary with args as a child process logging to a

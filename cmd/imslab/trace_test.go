@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imslab/imslab/internal/diameter/peer"
+	"github.com/imslab/imslab/internal/freeport"
 	"github.com/imslab/imslab/internal/trace"
 	"github.com/imslab/imslab/internal/tsharktest"
 	"github.com/imslab/imslab/pcscf"
@@ -43,21 +44,11 @@ func runTrace(args ...string) (string, string, error) {
 // service listens on both).
 func freePort(t *testing.T) int {
 	t.Helper()
-	for range 20 {
-		u, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		u.Close()
-		if err == nil {
-			l.Close()
-			return port
-		}
+	p, err := freeport.Port("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no port free for both UDP and TCP")
-	return 0
+	return p
 }
 
 // options is an OPTIONS request from a client at from.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/imslab/imslab/internal/freeport"
 	"io"
 	"net"
 	"os"
@@ -45,38 +46,15 @@ type BaresipConfig struct {
 	AudioSource string
 }
 
-// freePort returns a loopback port free right now.
-func freePort(t testing.TB, network string) int {
+// freePort returns a loopback port free for UDP and TCP, below the
+// kernel's ephemeral range (internal/freeport).
+func freePort(t testing.TB) int {
 	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Port("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// freeBothPort returns a loopback port free for both UDP and TCP (baresip
-// binds its SIP port on both).
-func freeBothPort(t testing.TB) int {
-	t.Helper()
-	for range 50 {
-		p := freePort(t, "udp")
-		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
-			l.Close()
-			return p
-		}
-	}
-	t.Fatal("no loopback port free for both UDP and TCP")
-	return 0
+	return p
 }
 
 // StartBaresip starts baresip with the account and waits until its control
@@ -86,9 +64,9 @@ func StartBaresip(t testing.TB, cfg BaresipConfig) *Baresip {
 	Require(t, "baresip")
 	dir := t.TempDir()
 	b := &Baresip{Dir: dir, t: t, notify: make(chan struct{}, 1), done: make(chan struct{})}
-	b.SIPAddr = fmt.Sprintf("127.0.0.1:%d", freeBothPort(t))
-	b.CtrlAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
-	rtp := freePort(t, "udp")
+	b.SIPAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	b.CtrlAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	rtp := freePort(t)
 	source := "aufile," + cfg.AudioSource
 	if cfg.AudioSource == "" {
 		source = "aubridge,nil"

@@ -42,7 +42,7 @@ func StartTwinkle(t testing.TB, cfg TwinkleConfig) *Twinkle {
 	t.Helper()
 	Require(t, "twinkle-console")
 	home := t.TempDir()
-	tw := &Twinkle{Home: home, t: t, done: make(chan struct{}), SIPPort: freePort(t, "udp")}
+	tw := &Twinkle{Home: home, t: t, done: make(chan struct{}), SIPPort: freePort(t)}
 	dir := filepath.Join(home, ".twinkle")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -60,7 +60,7 @@ func StartTwinkle(t testing.TB, cfg TwinkleConfig) *Twinkle {
 		profile = append(profile, "auth_aka_op="+cfg.AKAOP, "auth_aka_amf="+cfg.AKAAMF)
 	}
 	sys := []string{"dev_ringtone=alsa:null", "dev_speaker=alsa:null", "dev_mic=alsa:null", "validate_audio_dev=no",
-		"log_show_sip=yes", fmt.Sprintf("sip_port=%d", tw.SIPPort), fmt.Sprintf("rtp_port=%d", freePort(t, "udp")),
+		"log_show_sip=yes", fmt.Sprintf("sip_port=%d", tw.SIPPort), fmt.Sprintf("rtp_port=%d", freePort(t)),
 		"play_ringtone=no", "play_ringback=no"}
 	if err := os.WriteFile(filepath.Join(dir, "imslab.cfg"), []byte(strings.Join(profile, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/imslab/imslab/internal/aka"
 	"github.com/imslab/imslab/internal/diameter"
 	"github.com/imslab/imslab/internal/diameter/peer"
+	"github.com/imslab/imslab/internal/freeport"
 	"github.com/imslab/imslab/testbed/labtest"
 )
 
@@ -28,15 +29,15 @@ const (
 	domain  = "ims.mnc001.mcc001.3gppnetwork.org"
 )
 
-// freeAddr returns a loopback address with a port free right now.
+// freeAddr returns a loopback address whose port is free for UDP and TCP,
+// below the kernel's ephemeral range (internal/freeport).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := freeport.Addr("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return a
 }
 
 // hssProc is `imslab hss` running as a separate process.
