@@ -64,25 +64,15 @@ The P-CSCF is --pcscf, else the ISIM's EF_PCSCF (port 5060), else 127.0.0.1:5060
 }
 
 func runUERegister(ctx context.Context, w io.Writer, log *slog.Logger, fl ueRegisterFlags) (err error) {
-	spec, err := fl.cardSpec()
+	card, err := fl.openCard(ctx, log)
 	if err != nil {
 		return err
 	}
-	card, err := sim.Open(ctx, spec, sim.WithLogger(log))
-	if err != nil {
-		return fmt.Errorf("opening the card: %w", err)
-	}
 	defer func() { err = errors.Join(err, card.Close()) }()
 	out := &lockedWriter{w: w}
-	cfg := ue.Config{Card: card, PIN: fl.pin, App: fl.app, PCSCF: fl.pcscf, Transport: fl.transport,
-		LocalAddr: fl.local, Expires: time.Duration(fl.expires) * time.Second, Logger: log, Ladder: out}
-	if fl.messages {
-		cfg.Messages = out
-	}
+	cfg := fl.config(card, log, out)
 	if !fl.once {
 		cfg.OnEvent = func(ev ue.Event) { printUEEvent(out, ev) }
-	}
-	if !fl.once {
 		fmt.Fprintln(out, "(Ctrl-C de-registers and exits)")
 	}
 	u, err := ue.New(cfg)
@@ -96,6 +86,30 @@ func runUERegister(ctx context.Context, w io.Writer, log *slog.Logger, fl ueRegi
 		return explainUEError(err)
 	}
 	return nil
+}
+
+// openCard opens the card --card or --reader names.
+func (fl ueRegisterFlags) openCard(ctx context.Context, log *slog.Logger) (sim.Transport, error) {
+	spec, err := fl.cardSpec()
+	if err != nil {
+		return nil, err
+	}
+	card, err := sim.Open(ctx, spec, sim.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("opening the card: %w", err)
+	}
+	return card, nil
+}
+
+// config is the UE's configuration from the flags, with the ladder (and
+// the messages with --messages) printed to out.
+func (fl ueRegisterFlags) config(card sim.Transport, log *slog.Logger, out io.Writer) ue.Config {
+	cfg := ue.Config{Card: card, PIN: fl.pin, App: fl.app, PCSCF: fl.pcscf, Transport: fl.transport,
+		LocalAddr: fl.local, Expires: time.Duration(fl.expires) * time.Second, Logger: log, Ladder: out}
+	if fl.messages {
+		cfg.Messages = out
+	}
+	return cfg
 }
 
 // quieter logs warnings and errors only, unless the logger logs debug (-v).

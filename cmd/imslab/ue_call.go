@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imslab/imslab/internal/media"
-	"github.com/imslab/imslab/sim"
 	"github.com/imslab/imslab/ue"
 )
 
@@ -248,29 +247,22 @@ func (fl *ueRegisterFlags) add(c *cobra.Command) {
 // while body runs), runs body, then de-registers.
 func runUESession(ctx context.Context, w io.Writer, log *slog.Logger, fl ueRegisterFlags, pol ue.AnswerPolicy,
 	body func(ctx context.Context, w io.Writer, u *ue.UE) error) (err error) {
-	spec, err := fl.cardSpec()
+	card, err := fl.openCard(ctx, log)
 	if err != nil {
 		return err
-	}
-	card, err := sim.Open(ctx, spec, sim.WithLogger(log))
-	if err != nil {
-		return fmt.Errorf("opening the card: %w", err)
 	}
 	defer func() { err = errors.Join(err, card.Close()) }()
 	out := &lockedWriter{w: w}
 	registered := make(chan struct{})
 	var once bool
-	cfg := ue.Config{Card: card, PIN: fl.pin, App: fl.app, PCSCF: fl.pcscf, Transport: fl.transport,
-		LocalAddr: fl.local, Expires: time.Duration(fl.expires) * time.Second, Logger: log, Ladder: out, Answer: pol,
-		OnEvent: func(ev ue.Event) {
-			if ev.Kind == ue.Registered && !once {
-				once = true
-				close(registered)
-			}
-			printUEEvent(out, ev)
-		}}
-	if fl.messages {
-		cfg.Messages = out
+	cfg := fl.config(card, log, out)
+	cfg.Answer = pol
+	cfg.OnEvent = func(ev ue.Event) {
+		if ev.Kind == ue.Registered && !once {
+			once = true
+			close(registered)
+		}
+		printUEEvent(out, ev)
 	}
 	u, err := ue.New(cfg)
 	if err != nil {

@@ -41,27 +41,38 @@ func heard(t *testing.T, path string, hz float64) bool {
 	return len(pcm) > media.ClockRate/2 && media.DetectTone(pcm, hz)
 }
 
+// softphoneLab starts a lab with a SIM subscriber (its card file) and a
+// softphone user whose SIP Digest identity is sip:USER@domain (password
+// "secret"), registered with baresip playing a 440 Hz tone; extra are
+// more account parameters (media encryption, codecs, answer mode).
+func softphoneLab(t *testing.T, simIMSI, simMSISDN, softIMSI, user, extra string) (dir string, l *lab, simCard string, b *peertest.Baresip) {
+	t.Helper()
+	peertest.Require(t, "baresip")
+	dir = t.TempDir()
+	simCard = card(t, dir, "sim", simIMSI, simMSISDN, "--isim")
+	soft := card(t, dir, user, softIMSI, "+1555"+softIMSI[len(softIMSI)-7:])
+	l = startLab(t, simCard, soft)
+	if out, stderr, code := run(t, nil, "hss", "subscriber", "update", "--db", l.db, softIMSI,
+		"--digest-impi", user+"@"+domain, "--password", "secret", "--digest-impu", "sip:"+user+"@"+domain); code != 0 {
+		t.Fatalf("update: %s %s", out, stderr)
+	}
+	wav := filepath.Join(dir, "tone440.wav")
+	toneWAV(t, wav, 440, 60)
+	b = peertest.StartBaresip(t, peertest.BaresipConfig{AudioSource: wav,
+		Account: "<sip:" + user + "@" + domain + ">;auth_user=" + user + "@" + domain + ";auth_pass=secret;outbound=\"sip:" + l.pcscf +
+			"\";regint=600;" + extra})
+	b.WaitRegistered(user+"@"+domain, 15*time.Second)
+	return dir, l, simCard, b
+}
+
 // Interop with a softphone nobody here wrote: baresip, registered through
 // the P-CSCF with SIP Digest as Carol (another user than the SIM's), with
 // SDES-SRTP mandatory (RTP/SAVP, RFC 4568). An imslab UE with a SIM calls
 // it and baresip calls the UE; each side hears the other's tone, checked
 // from what each recorded after decrypting.
 func TestInteropBaresipSRTPCalls(t *testing.T) {
-	peertest.Require(t, "baresip")
-	dir := t.TempDir()
-	alice := card(t, dir, "alice", "001010000000061", "+15550061", "--isim")
-	carol := card(t, dir, "carol", "001010000000062", "+15550062")
-	l := startLab(t, alice, carol)
-	if out, stderr, code := run(t, nil, "hss", "subscriber", "update", "--db", l.db, "001010000000062",
-		"--digest-impi", "carol@"+domain, "--password", "secret", "--digest-impu", "sip:carol@"+domain); code != 0 {
-		t.Fatalf("update: %s %s", out, stderr)
-	}
-	wav := filepath.Join(dir, "tone440.wav")
-	toneWAV(t, wav, 440, 60)
-	b := peertest.StartBaresip(t, peertest.BaresipConfig{AudioSource: wav,
-		Account: "<sip:carol@" + domain + ">;auth_user=carol@" + domain + ";auth_pass=secret;outbound=\"sip:" + l.pcscf +
-			"\";regint=600;mediaenc=srtp-mand;audio_codecs=PCMU,PCMA;answermode=auto"})
-	b.WaitRegistered("carol@"+domain, 15*time.Second)
+	dir, l, alice, b := softphoneLab(t, "001010000000061", "+15550061", "001010000000062", "carol",
+		"mediaenc=srtp-mand;audio_codecs=PCMU,PCMA;answermode=auto")
 
 	// The SIM phone calls baresip.
 	rec := filepath.Join(dir, "alice-heard.wav")
@@ -110,21 +121,7 @@ func TestInteropBaresipSRTPCalls(t *testing.T) {
 // A softphone that offers no SRTP (RTP/AVP): the SIM phone refuses it with
 // 488 unless it is configured to fall back to plain RTP (--allow-rtp).
 func TestInteropBaresipPlainRTPFallback(t *testing.T) {
-	peertest.Require(t, "baresip")
-	dir := t.TempDir()
-	alice := card(t, dir, "alice", "001010000000063", "+15550063", "--isim")
-	carol := card(t, dir, "carol", "001010000000064", "+15550064")
-	l := startLab(t, alice, carol)
-	if out, stderr, code := run(t, nil, "hss", "subscriber", "update", "--db", l.db, "001010000000064",
-		"--digest-impi", "dan@"+domain, "--password", "secret", "--digest-impu", "sip:dan@"+domain); code != 0 {
-		t.Fatalf("update: %s %s", out, stderr)
-	}
-	wav := filepath.Join(dir, "tone440.wav")
-	toneWAV(t, wav, 440, 60)
-	b := peertest.StartBaresip(t, peertest.BaresipConfig{AudioSource: wav,
-		Account: "<sip:dan@" + domain + ">;auth_user=dan@" + domain + ";auth_pass=secret;outbound=\"sip:" + l.pcscf +
-			"\";regint=600;audio_codecs=PCMU"})
-	b.WaitRegistered("dan@"+domain, 15*time.Second)
+	_, l, alice, b := softphoneLab(t, "001010000000063", "+15550063", "001010000000064", "dan", "audio_codecs=PCMU")
 
 	strict := start(t, "imslab ue answer (SRTP required)", nil, "ue", "answer", "--card", alice, "--pcscf", l.pcscf, "--rings", "0")
 	strict.WaitOutput(t, "waiting for calls", 15*time.Second)
