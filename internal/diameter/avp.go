@@ -74,6 +74,14 @@ func FindAll(m *diam.Message, name string) []*diam.AVP {
 
 // Member returns the first member of a grouped AVP with that name.
 func Member(g *diam.AVP, app uint32, name string) *diam.AVP {
+	if all := Members(g, app, name); len(all) > 0 {
+		return all[0]
+	}
+	return nil
+}
+
+// Members returns every member of a grouped AVP with that name.
+func Members(g *diam.AVP, app uint32, name string) []*diam.AVP {
 	if g == nil {
 		return nil
 	}
@@ -85,12 +93,13 @@ func Member(g *diam.AVP, app uint32, name string) *diam.AVP {
 	if err != nil {
 		return nil
 	}
+	var out []*diam.AVP
 	for _, a := range grp.AVP {
 		if a.Code == d.Code && a.VendorID == d.VendorID {
-			return a
+			out = append(out, a)
 		}
 	}
-	return nil
+	return out
 }
 
 // String returns an AVP's value as text ("" if a is nil).
