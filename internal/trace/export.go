@@ -64,7 +64,7 @@ func pcapable(e Event) bool {
 // (its dissectors' registered ports).
 var defaultPorts = map[string]bool{
 	"udp.port==5060,sip": true, "tcp.port==5060,sip": true, "tcp.port==3868,diameter": true,
-	"udp.port==2123,gtpv2": true, "udp.port==2152,gtp": true,
+	"udp.port==2123,gtp": true, "udp.port==2152,gtp": true,
 }
 
 // dissector names Wireshark's dissector for an event's protocol, "" if
@@ -82,10 +82,10 @@ func dissector(e Event) string {
 		return "rtp"
 	case "RTCP", "SRTCP":
 		return "rtcp"
-	case "GTP", "GTP-U":
+	case "GTP", "GTP-U", "GTPV2", "GTP-C", "GTPV2-C":
+		// tshark 4.0's udp.port table has no "gtpv2": its "gtp" dissector
+		// takes GTPv2-C and hands it on (GTP-U and GTPv2 on 2152 and 2123).
 		return "gtp"
-	case "GTPV2", "GTP-C", "GTPV2-C":
-		return "gtpv2"
 	}
 	return ""
 }
