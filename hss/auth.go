@@ -2,10 +2,8 @@ package hss
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/md5"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -83,18 +81,15 @@ func (h *HSS) resync(ctx context.Context, sub *store.Subscriber, rnd, auts []byt
 }
 
 // kasme derives K_ASME from CK, IK, the serving network identity (PLMN id,
-// 3 bytes as in Visited-PLMN-Id) and SQN⊕AK, TS 33.401 Annex A.2: the KDF of
-// TS 33.220 Annex B.2 (HMAC-SHA-256 keyed with CK‖IK) over
-// S = FC(0x10) ‖ SN id ‖ 0x0003 ‖ SQN⊕AK ‖ 0x0006.
+// 3 bytes as in Visited-PLMN-Id) and SQN⊕AK, TS 33.401 Annex A.2 (aka.KASME).
 func kasme(ck, ik, snID, sqnXorAK []byte) []byte {
-	mac := hmac.New(sha256.New, append(append([]byte(nil), ck...), ik...))
-	s := []byte{0x10}
-	s = append(s, snID...)
-	s = append(s, 0x00, byte(len(snID)))
-	s = append(s, sqnXorAK...)
-	s = append(s, 0x00, byte(len(sqnXorAK)))
-	mac.Write(s)
-	return mac.Sum(nil)
+	k, err := aka.KASME(ck, ik, snID, sqnXorAK)
+	if err != nil {
+		// Unreachable: the AIR handler checks that Visited-PLMN-Id is 3
+		// octets, and CK, IK and AUTN come from aka.Vector.
+		panic("hss: " + err.Error())
+	}
+	return k
 }
 
 // digestHA1 is H(A1) = MD5(username ":" realm ":" password), RFC 2617 §3.2.2.2,
