@@ -48,7 +48,11 @@ func TestNextHop(t *testing.T) {
 			r.RemoveHeader("Route")
 			_ = sip.ParseUri("tel:+15550001", &r.Recipient)
 		}, def: "udp", errSub: "not a SIP URI"},
-		{name: "unknown transport", edit: func(r *sip.Request) { r.Recipient.UriParams.Add("transport", "sctp"); r.RemoveHeader("Route"); r.RemoveHeader("Route") },
+		{name: "unknown transport", edit: func(r *sip.Request) {
+			r.Recipient.UriParams.Add("transport", "sctp")
+			r.RemoveHeader("Route")
+			r.RemoveHeader("Route")
+		},
 			def: "udp", errSub: "transport SCTP not supported"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

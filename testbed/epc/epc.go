@@ -99,4 +99,3 @@ func (e *EPC) Run(ctx context.Context) error {
 	cancel()
 	return <-gwErr
 }
-
