@@ -37,6 +37,10 @@ const (
 	CallFailed
 	// CallEnded: a call ended (Call set; Call.Result says how).
 	CallEnded
+	// Attached: the UE attached to the EPC (Config.Attach).
+	Attached
+	// Detached: the UE detached from the EPC.
+	Detached
 )
 
 var kindNames = map[EventKind]string{
@@ -45,6 +49,7 @@ var kindNames = map[EventKind]string{
 	NetworkDeregistered: "network-deregistered", Deregistered: "deregistered",
 	CallDialing: "call-dialing", CallRinging: "call-ringing", CallAnswered: "call-answered",
 	CallEstablished: "call-established", CallFailed: "call-failed", CallEnded: "call-ended",
+	Attached: "attached", Detached: "detached",
 }
 
 func (k EventKind) String() string {

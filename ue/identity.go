@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 
@@ -47,7 +48,12 @@ func (u *UE) readCard(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pcscf, source := pickPCSCF(u.cfg.PCSCF, id)
+	var fromPCO []netip.Addr
+	if u.attachment != nil {
+		fromPCO = u.attachment.PCSCF
+	}
+	pcscf, source := pickPCSCF(u.cfg.PCSCF, fromPCO, id)
+	u.pcscfWhy = source
 	u.log.Info("P-CSCF chosen", "pcscf", pcscf, "why", source)
 	u.card = &card{r: r}
 	u.id, u.app, u.impu, u.pcscf = id, app, impu, pcscf
@@ -111,13 +117,19 @@ func pickIMPU(impus []string) (sip.Uri, error) {
 	return sip.Uri{}, fmt.Errorf("the card has no SIP public identity to register (IMPUs: %v)", impus)
 }
 
-// pickPCSCF chooses the P-CSCF and says why: the configured one, else the
-// ISIM's EF_PCSCF (TS 31.103 §4.2.8), else the lab's default. P-CSCF
-// discovery, TS 24.229 §9.2.1: the address an EPS attach gives in the PCO
-// arrives through Config.PCSCF.
-func pickPCSCF(configured string, id *sim.Identities) (addr, why string) {
+// pickPCSCF chooses the P-CSCF and says why (TS 24.229 §9.2.1, P-CSCF
+// discovery): the configured one (a flag overrides everything), else the
+// first the network gave in the PCO at attach, else the ISIM's EF_PCSCF
+// (TS 31.103 §4.2.8), else the lab's default.
+func pickPCSCF(configured string, fromPCO []netip.Addr, id *sim.Identities) (addr, why string) {
 	if configured != "" {
 		return configured, "given (flag or configuration)"
+	}
+	// TS 24.229 §9.2.1: the P-CSCF discovered at PDN connection
+	// establishment (the PCO of the default bearer) comes before the one
+	// provisioned on the ISIM (§B.2.2.1).
+	if len(fromPCO) > 0 {
+		return netip.AddrPortFrom(fromPCO[0], 5060).String(), "from the PCO of the default bearer (attach), port " + pcscfPort
 	}
 	if len(id.PCSCF) > 0 && id.PCSCFSource == sim.FromISIM {
 		return withPort(id.PCSCF[0], pcscfPort), "from the ISIM's EF_PCSCF, port " + pcscfPort

@@ -1,6 +1,7 @@
 package ue
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -14,18 +15,21 @@ func TestPickPCSCF(t *testing.T) {
 	isim := &sim.Identities{PCSCF: []string{"pcscf.ims.example.org", "10.0.0.1"}, PCSCFSource: sim.FromISIM}
 	v6 := &sim.Identities{PCSCF: []string{"2001:db8::1"}, PCSCFSource: sim.FromISIM}
 	none := &sim.Identities{PCSCFSource: sim.FromNowhere}
+	pco := []netip.Addr{netip.MustParseAddr("127.0.0.9")}
 	for _, tc := range []struct {
 		given string
+		pco   []netip.Addr
 		id    *sim.Identities
 		want  string
 		why   string
 	}{
-		{"127.0.0.2:5070", isim, "127.0.0.2:5070", "given"},
-		{"", isim, "pcscf.ims.example.org:5060", "EF_PCSCF"},
-		{"", v6, "[2001:db8::1]:5060", "EF_PCSCF"},
-		{"", none, DefaultPCSCF, "default"},
+		{"127.0.0.2:5070", pco, isim, "127.0.0.2:5070", "given"},
+		{"", pco, isim, "127.0.0.9:5060", "PCO"},
+		{"", nil, isim, "pcscf.ims.example.org:5060", "EF_PCSCF"},
+		{"", nil, v6, "[2001:db8::1]:5060", "EF_PCSCF"},
+		{"", nil, none, DefaultPCSCF, "default"},
 	} {
-		got, why := pickPCSCF(tc.given, tc.id)
+		got, why := pickPCSCF(tc.given, tc.pco, tc.id)
 		if got != tc.want || !strings.Contains(why, tc.why) {
 			t.Errorf("pickPCSCF(%q, %v) = %s (%s), want %s (%s)", tc.given, tc.id.PCSCF, got, why, tc.want, tc.why)
 		}

@@ -139,7 +139,12 @@ func (u *UE) newMediaLeg(opts MediaOptions) (*mediaLeg, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := net.ListenPacket("udp", net.JoinHostPort(u.contact.Host, "0"))
+	var conn net.PacketConn
+	if u.attachment != nil {
+		conn, err = u.attachment.Plane.ListenUDP(0) // RTP inside the GTP-U tunnel
+	} else {
+		conn, err = net.ListenPacket("udp", net.JoinHostPort(u.contact.Host, "0"))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening an RTP socket on %s: %w", u.contact.Host, err)
 	}

@@ -26,6 +26,7 @@ type stack struct {
 	pc      net.PacketConn // UDP socket
 	ln      net.Listener   // TCP listener, on the same port
 	udpAddr string         // the UDP socket's address, when the UE sends over UDP
+	flow    *connListener  // attached: the TCP connection to the P-CSCF through the tunnel
 	contact sip.Uri
 	wg      sync.WaitGroup
 }
@@ -71,7 +72,19 @@ func openStack(u *UE) (_ *stack, err error) {
 		u.respond(req, tx, 200, "OK")
 	}))
 
-	if st.pc, st.ln, err = listenBoth(u.cfg.LocalAddr); err != nil {
+	if u.attachment != nil {
+		// Attached: every socket is in the UE's stack, inside the GTP-U
+		// tunnel, on the address the PGW gave.
+		p := u.attachment.Plane
+		if st.pc, err = p.ListenUDP(tunnelSIPPort); err != nil {
+			return nil, err
+		}
+		ln, err := p.ListenTCP(tunnelSIPPort)
+		if err != nil {
+			return nil, err
+		}
+		st.ln = addrListener{ln}
+	} else if st.pc, st.ln, err = listenBoth(u.cfg.LocalAddr); err != nil {
 		return nil, err
 	}
 	local := st.pc.LocalAddr()
@@ -98,6 +111,71 @@ func openStack(u *UE) (_ *stack, err error) {
 		UriParams: sip.HeaderParams{{K: "transport", V: u.cfg.Transport}}}
 	return st, nil
 }
+
+// tunnelSIPPort is the UE's SIP port in its own IP stack when attached.
+const tunnelSIPPort = 5060
+
+// connListener hands one connection the UE opened (to the P-CSCF, through
+// the tunnel) to sipgo as if accepted, so that sipgo's pool reuses it for
+// every request to that address (sipgo dials with the kernel's sockets,
+// which cannot reach into the tunnel).
+type connListener struct {
+	conn   net.Conn
+	once   sync.Once
+	closed chan struct{}
+	addr   net.Addr
+}
+
+func newConnListener(c net.Conn) *connListener {
+	c = fixedAddrs(c)
+	return &connListener{conn: c, closed: make(chan struct{}), addr: c.LocalAddr()}
+}
+
+// addrConn is a connection whose addresses are read once: a closed
+// gvisor connection reports nil ones, which sipgo's pool does not expect.
+type addrConn struct {
+	net.Conn
+	local, remote net.Addr
+}
+
+func fixedAddrs(c net.Conn) net.Conn {
+	return &addrConn{Conn: c, local: c.LocalAddr(), remote: c.RemoteAddr()}
+}
+
+func (c *addrConn) LocalAddr() net.Addr  { return c.local }
+func (c *addrConn) RemoteAddr() net.Addr { return c.remote }
+
+// addrListener hands out connections with fixed addresses (see addrConn).
+type addrListener struct{ net.Listener }
+
+func (l addrListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return fixedAddrs(c), nil
+}
+
+func (l *connListener) Accept() (net.Conn, error) {
+	var c net.Conn
+	l.once.Do(func() { c = l.conn })
+	if c != nil {
+		return c, nil
+	}
+	<-l.closed
+	return nil, net.ErrClosed
+}
+
+func (l *connListener) Close() error {
+	select {
+	case <-l.closed:
+	default:
+		close(l.closed)
+	}
+	return nil
+}
+
+func (l *connListener) Addr() net.Addr { return l.addr }
 
 // listenBoth binds UDP and TCP on one port (port 0: a free one for both).
 func listenBoth(addr string) (net.PacketConn, net.Listener, error) {
@@ -129,10 +207,31 @@ func (st *stack) serve() error {
 	tp := st.ua.TransportLayer()
 	st.wg.Go(func() { _ = tp.ServeUDP(st.pc) })
 	st.wg.Go(func() { _ = tp.ServeTCP(st.ln) })
+	if st.flow != nil {
+		st.wg.Go(func() { _ = tp.ServeTCP(st.flow) })
+		return waitPooled(tp, "tcp", st.flow.conn.RemoteAddr().String())
+	}
 	if st.udpAddr != "" {
 		return waitListening(st.ua.TransportLayer(), st.udpAddr)
 	}
 	return nil
+}
+
+// waitPooled waits until sipgo has taken the connection to addr into its
+// pool (ServeTCP runs in its own goroutine), so that the first request
+// goes on it rather than on a connection of its own.
+func waitPooled(tp *sip.TransportLayer, network, addr string) error {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if c, err := tp.GetConnection(network, addr); err == nil {
+			_, _ = c.TryClose() // GetConnection took a reference
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("SIP stack: the connection to %s is not in use", addr)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // waitListening waits until sipgo has taken the UDP socket into its pool
@@ -177,7 +276,13 @@ func (st *stack) clientFor(req *sip.Request) *sipgo.Client {
 func (st *stack) close() error {
 	var err error
 	if st.pc != nil {
-		err = errors.Join(st.pc.Close(), st.ln.Close())
+		err = st.pc.Close()
+	}
+	if st.ln != nil {
+		err = errors.Join(err, st.ln.Close())
+	}
+	if st.flow != nil {
+		err = errors.Join(err, st.flow.Close(), st.flow.conn.Close())
 	}
 	err = errors.Join(err, st.ua.Close())
 	st.wg.Wait()

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -86,6 +88,12 @@ type Config struct {
 	// traces (ladder, pcap). It is called on the sockets' paths: it must
 	// not block.
 	Trace func(trace.Event)
+	// Attach, when set, is the EPC's MME address (imslab epc): Boot first
+	// attaches over LTE (EPS AKA with the same card), takes the P-CSCF
+	// from the PCO, and every SIP and RTP packet then travels inside the
+	// GTP-U tunnel from the address the PGW gave; SIP goes over one TCP
+	// connection to the P-CSCF.
+	Attach string
 	// Answer is what the UE does with incoming calls (default: ring 0 s,
 	// answer, send silence).
 	Answer AnswerPolicy
@@ -104,17 +112,19 @@ type UE struct {
 	closed bool
 
 	// Set by Boot, then read-only.
-	card     *card
-	id       *sim.Identities
-	app      sim.App
-	impu     sip.Uri // the public identity registered, a SIP URI
-	pcscf    string  // host:port
-	network  string  // "UDP" or "TCP"
-	contact  sip.Uri // this UE's contact address
-	instance string  // urn:uuid:...
-	callID   string  // Call-ID of every REGISTER, TS 24.229 §5.1.1.4.1
-	fromTag  string
-	stack    *stack
+	card       *card
+	id         *sim.Identities
+	app        sim.App
+	impu       sip.Uri // the public identity registered, a SIP URI
+	pcscf      string  // host:port
+	network    string  // "UDP" or "TCP"
+	contact    sip.Uri // this UE's contact address
+	instance   string  // urn:uuid:...
+	callID     string  // Call-ID of every REGISTER, TS 24.229 §5.1.1.4.1
+	fromTag    string
+	stack      *stack
+	pcscfWhy   string      // why this P-CSCF
+	attachment *Attachment // when attached (Config.Attach)
 
 	regMu sync.Mutex // one REGISTER exchange at a time; guards cseq
 	cseq  uint32
@@ -207,21 +217,48 @@ func (u *UE) Boot(ctx context.Context) error {
 	if u.booted {
 		return nil
 	}
+	if u.cfg.Attach != "" {
+		a, err := Attach(ctx, AttachConfig{Card: u.cfg.Card, PIN: u.cfg.PIN, MME: u.cfg.Attach, Logger: u.log, Trace: u.cfg.Trace})
+		if err != nil {
+			return err
+		}
+		u.attachment = a
+		u.network, u.cfg.Transport = "TCP", "tcp"
+		u.emit(Event{Kind: Attached, Text: fmt.Sprintf("attached to the EPC: address %s on APN %s, P-CSCF from the PCO %v", a.Addr, a.APN, a.PCSCF)})
+	}
 	if err := u.readCard(ctx); err != nil {
+		u.detach()
 		return err
 	}
 	st, err := openStack(u)
 	if err != nil {
+		u.detach()
 		return err
+	}
+	if u.attachment != nil {
+		// One TCP connection to the P-CSCF through the tunnel, for all SIP
+		// (TS 24.229 §4.2A; the P-CSCF sends to the UE on it too).
+		pc, perr := netip.ParseAddrPort(u.pcscf)
+		var conn net.Conn
+		if perr == nil {
+			conn, perr = u.attachment.Plane.DialTCP(ctx, pc)
+		}
+		if perr != nil {
+			_ = st.close()
+			u.detach()
+			return fmt.Errorf("ue: SIP to the P-CSCF %s through the tunnel: %w", u.pcscf, perr)
+		}
+		st.flow = newConnListener(conn)
 	}
 	u.stack = st
 	u.contact = st.contact
 	if err := st.serve(); err != nil {
 		_ = st.close()
+		u.detach()
 		return err
 	}
 	u.booted = true
-	u.log.Info("UE booted", "impi", u.id.IMPI, "impu", u.impu.String(), "domain", u.id.Domain,
+	u.log.Info("UE booted", "pcscf_source", u.pcscfWhy, "impi", u.id.IMPI, "impu", u.impu.String(), "domain", u.id.Domain,
 		"app", u.app.String(), "contact", u.contact.String(), "pcscf", u.pcscf, "transport", u.cfg.Transport,
 		"instance", u.instance)
 	return nil
@@ -282,7 +319,32 @@ func (u *UE) Close() error {
 	u.hmu.Unlock()
 	u.handlers.Wait()
 	u.callWG.Wait()
-	return st.close()
+	err := st.close()
+	u.detach()
+	return err
+}
+
+// Attachment returns the EPS attachment (nil when not attached).
+func (u *UE) Attachment() *Attachment {
+	u.bootMu.Lock()
+	defer u.bootMu.Unlock()
+	return u.attachment
+}
+
+// detach ends the attachment, if any (TS 24.301 §5.5.2.2).
+func (u *UE) detach() {
+	a := u.attachment
+	if a == nil {
+		return
+	}
+	u.attachment = nil
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.Detach(ctx); err != nil {
+		u.log.Warn("detach failed", "err", err)
+		return
+	}
+	u.emit(Event{Kind: Detached, Text: "detached from the EPC"})
 }
 
 // handle wraps a request handler so that Close waits for it to finish.
