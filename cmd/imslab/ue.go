@@ -34,6 +34,7 @@ type ueRegisterFlags struct {
 	card, reader, pin, app string
 	pcscf, transport       string
 	local                  string
+	attach                 string
 	expires                int
 	once, messages         bool
 }
@@ -105,7 +106,7 @@ func (fl ueRegisterFlags) openCard(ctx context.Context, log *slog.Logger) (sim.T
 // the messages with --messages) printed to out.
 func (fl ueRegisterFlags) config(card sim.Transport, log *slog.Logger, out io.Writer) ue.Config {
 	cfg := ue.Config{Card: card, PIN: fl.pin, App: fl.app, PCSCF: fl.pcscf, Transport: fl.transport,
-		LocalAddr: fl.local, Expires: time.Duration(fl.expires) * time.Second, Logger: log, Ladder: out}
+		LocalAddr: fl.local, Expires: time.Duration(fl.expires) * time.Second, Logger: log, Ladder: out, Attach: fl.attach}
 	if fl.messages {
 		cfg.Messages = out
 	}
@@ -143,6 +144,10 @@ func registerOnce(ctx context.Context, w io.Writer, u *ue.UE) (err error) {
 	if err != nil {
 		return explainUEError(err)
 	}
+	if a := u.Attachment(); a != nil {
+		fmt.Fprintf(w, "\nattached          %s on APN %s (EPS AKA%s), P-CSCF from the PCO %v\n", a.Addr, a.APN,
+			map[bool]string{true: ", after a resynchronisation", false: ""}[a.Resynchronised], a.PCSCF)
+	}
 	fmt.Fprint(w, "\n", reg, "\n")
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -162,7 +167,7 @@ func printUEEvent(w io.Writer, ev ue.Event) {
 		fmt.Fprintln(w, ev.Text)
 	case ue.RegState, ue.Subscribed, ue.SubscriptionFailed, ue.NetworkDeregistered, ue.Deregistered:
 		fmt.Fprintln(w, ev.Text)
-	case ue.CallDialing, ue.CallRinging, ue.CallAnswered, ue.CallEstablished, ue.CallFailed, ue.CallEnded:
+	case ue.CallDialing, ue.CallRinging, ue.CallAnswered, ue.CallEstablished, ue.CallFailed, ue.CallEnded, ue.Attached, ue.Detached:
 		fmt.Fprintln(w, ev.Text)
 	}
 }

@@ -241,6 +241,7 @@ func (fl *ueRegisterFlags) add(c *cobra.Command) {
 	f.StringVar(&fl.local, "local", ue.DefaultLocalAddr, "local SIP address (the Contact)")
 	f.IntVar(&fl.expires, "expires", int(ue.DefaultExpires/time.Second), "registration expiry to ask for, in seconds")
 	f.BoolVar(&fl.messages, "messages", false, "also print every SIP message in full")
+	f.StringVar(&fl.attach, "attach", "", "attach to the EPC first (its MME, e.g. 127.0.0.1:36412: imslab epc); the P-CSCF then comes from the PCO, and SIP and RTP go through GTP-U")
 }
 
 // runUESession opens the card, registers (keeping the registration up

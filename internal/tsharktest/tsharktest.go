@@ -101,12 +101,12 @@ func Check(t testing.TB, pcap string, extraArgs ...string) {
 	// Say why: the expert summary and the offending frames in full.
 	var why strings.Builder
 	if len(unexplained) > 0 {
-		sel := "frame.number in {" + strings.Join(unexplained, " ") + "}"
+		sel := "frame.number in {" + strings.Join(unexplained, ",") + "}"
 		fmt.Fprintf(&why, "with TCP reassembly off, frames %v match %q:\n%s\n%s",
 			unexplained, CleanFilter, Run(t, slices.Concat(pass1, []string{"-q", "-z", "expert,note"})...), Run(t, slices.Concat(pass1, []string{"-V", "-Y", sel})...))
 	}
 	if len(bad) > 0 {
-		sel := "frame.number in {" + strings.Join(bad, " ") + "}"
+		sel := "frame.number in {" + strings.Join(bad, ",") + "}"
 		fmt.Fprintf(&why, "with TCP reassembly on, frames %v match %q:\n%s\n%s",
 			bad, CleanFilter, Run(t, slices.Concat(base, []string{"-q", "-z", "expert,note"})...), Run(t, slices.Concat(base, []string{"-V", "-Y", sel})...))
 	}
