@@ -228,36 +228,64 @@ func (a *Attachment) accepted(ctx context.Context, m *eps.AttachAccept, sgw s1li
 // security context (the Security Mode Command creates it from K_ASME and
 // the algorithms it names, TS 33.401 §7.2.4.4).
 func (a *Attachment) receive(pdu, kasme []byte) (eps.Message, error) {
-	a.traceNAS(false, pdu)
+	msg, label, err := a.unprotect(pdu, kasme)
+	if err != nil {
+		label = "NAS message (refused: " + err.Error() + ")"
+	}
+	a.traceNAS(false, pdu, label)
+	return msg, err
+}
+
+// unprotect decodes a downlink NAS PDU and labels it for the trace.
+func (a *Attachment) unprotect(pdu, kasme []byte) (eps.Message, string, error) {
 	if len(pdu) == 0 || pdu[0]>>4 == uint8(eps.Plain) || pdu[0]&0x0F != uint8(eps.PDEMM) {
-		return eps.Decode(pdu)
+		m, err := eps.Decode(pdu)
+		if err != nil {
+			return nil, "", err
+		}
+		return m, m.String(), nil
 	}
 	h, inner, err := eps.ParseProtected(pdu)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if h.Type == eps.IntegrityProtectedNewContext {
 		smc := &eps.SecurityModeCommand{}
 		if err := smc.Decode(inner); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if kasme == nil {
-			return nil, errors.New("ue: attach: a Security Mode Command before authentication")
+			return nil, "", errors.New("ue: attach: a Security Mode Command before authentication")
 		}
 		if a.sec, err = eps.NewSecurityContext(kasme, smc.Algorithms); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		a.dlCount, a.ulCount = 0, 0
 	}
 	if a.sec == nil {
-		return nil, errors.New("ue: attach: a protected NAS message without a security context")
+		return nil, "", errors.New("ue: attach: a protected NAS message without a security context")
 	}
 	un, err := a.sec.Unprotect(pdu, nassec.Downlink, a.dlCount)
 	if err != nil {
-		return nil, fmt.Errorf("ue: attach: downlink NAS message refused: %w", err)
+		return nil, "", fmt.Errorf("ue: attach: downlink NAS message refused: %w", err)
 	}
 	a.dlCount = un.Count + 1
-	return eps.Decode(un.Plain)
+	m, err := eps.Decode(un.Plain)
+	if err != nil {
+		return nil, "", err
+	}
+	return m, m.String() + protectionLabel(h.Type), nil
+}
+
+// protectionLabel says how a NAS message was protected, for the traces.
+func protectionLabel(t eps.SecurityHeaderType) string {
+	switch t {
+	case eps.IntegrityProtected, eps.IntegrityProtectedNewContext:
+		return " [integrity]"
+	case eps.IntegrityProtectedCiphered, eps.IntegrityProtectedCipheredNewContext:
+		return " [integrity, ciphered]"
+	}
+	return ""
 }
 
 // send sends a NAS message, protected with the next uplink COUNT unless t
@@ -276,15 +304,25 @@ func (a *Attachment) send(m eps.Message, t eps.SecurityHeaderType) error {
 		}
 		a.ulCount++
 	}
-	a.traceNAS(true, b)
+	a.traceNAS(true, b, m.String()+protectionLabel(t))
 	_ = a.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	return s1lite.Write(a.conn, s1lite.Frame{Type: s1lite.NAS, Value: b})
 }
 
-func (a *Attachment) traceNAS(sent bool, pdu []byte) {
-	if a.trace != nil {
-		a.trace(trace.Event{Time: time.Now(), Node: "UE", Protocol: "NAS-EPS", Sent: sent, Raw: bytes.Clone(pdu)})
+// traceNAS reports a NAS PDU between the UE's and the MME's ends of the
+// s1lite connection (no Network: a pcap carries NAS PDUs on a link type of
+// their own, not as TCP).
+func (a *Attachment) traceNAS(sent bool, pdu []byte, label string) {
+	if a.trace == nil {
+		return
 	}
+	l, _ := netip.ParseAddrPort(a.conn.LocalAddr().String())
+	r, _ := netip.ParseAddrPort(a.conn.RemoteAddr().String())
+	e := trace.Event{Time: time.Now(), Node: "UE", Protocol: "NAS-EPS", Sent: sent, Src: r, Dst: l, Summary: label, Raw: bytes.Clone(pdu)}
+	if sent {
+		e.Src, e.Dst = l, r
+	}
+	a.trace(e)
 }
 
 // Detach detaches (TS 24.301 §5.5.2.2.1, not switch-off): Detach Request,

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -139,7 +140,7 @@ func (d *demo) ladder() {
 	}
 	var fresh []trace.Event
 	for _, e := range all {
-		if e.Time.After(d.shown) {
+		if e.Time.After(d.shown) && e.Protocol != "GTP-U" { // the tunnel's packets: their insides are drawn
 			fresh = append(fresh, e)
 		}
 	}
@@ -197,11 +198,36 @@ func topViaSentBy(raw []byte) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
+// freeLoopbackIP finds a loopback address (127.3.0.0/16) whose port is
+// free for UDP and TCP.
+func freeLoopbackIP(port int) (netip.Addr, error) {
+	var b [2]byte
+	for range 50 {
+		if _, err := rand.Read(b[:]); err != nil {
+			return netip.Addr{}, err
+		}
+		ip := netip.AddrFrom4([4]byte{127, 3, b[0], b[1] | 1})
+		a := netip.AddrPortFrom(ip, uint16(port)).String()
+		u, err := net.ListenPacket("udp", a)
+		if err != nil {
+			continue
+		}
+		t, err := net.Listen("tcp", a)
+		u.Close()
+		if err != nil {
+			continue
+		}
+		t.Close()
+		return ip, nil
+	}
+	return netip.Addr{}, fmt.Errorf("no loopback address with port %d free", port)
+}
+
 // traceSettle is how long the services take to flush their trace files.
 const traceSettle = 400 * time.Millisecond
 
 // demoOrder is the ladder's columns, left to right.
-var demoOrder = []string{"Bob", "Alice phone", "Alice tablet", "P-CSCF", "S-CSCF", "HSS"}
+var demoOrder = []string{"Bob", "Alice phone", "Alice tablet", "MME", "SGW/PGW", "P-CSCF", "S-CSCF", "HSS"}
 
 // phone is one of the demo's UEs.
 type demoPhone struct {
@@ -213,13 +239,15 @@ type demoPhone struct {
 	done   chan error
 }
 
-func (d *demo) startPhone(ctx context.Context, name, cardPath, pcscf string, answer ue.AnswerPolicy) (*demoPhone, error) {
+// startPhone starts a phone that attaches through mme, or, with mme ""
+// (a device on Wi-Fi), registers straight to pcscf.
+func (d *demo) startPhone(ctx context.Context, name, cardPath, mme, pcscf string, answer ue.AnswerPolicy) (*demoPhone, error) {
 	card, err := sim.OpenSoftCard(cardPath)
 	if err != nil {
 		return nil, err
 	}
 	p := &demoPhone{name: name, card: card, events: make(chan ue.Event, 64), done: make(chan error, 1)}
-	u, err := ue.New(ue.Config{Card: card, PCSCF: pcscf, Answer: answer, Trace: d.traceUE(name),
+	u, err := ue.New(ue.Config{Card: card, Attach: mme, PCSCF: pcscf, Answer: answer, Trace: d.traceUE(name),
 		OnEvent: func(e ue.Event) {
 			select {
 			case p.events <- e:
@@ -325,12 +353,23 @@ func runDemo(ctx context.Context, w io.Writer, dir string, talk time.Duration) (
 	}
 
 	// 3. The core, as processes.
-	addrs, err := freeport.Loopback(3)
+	addrs, err := freeport.Loopback(4)
 	if err != nil {
 		return d.fail(err)
 	}
-	hssAddr, scscfAddr, pcscfAddr := addrs[0], addrs[1], addrs[2]
-	d.say("Start the HSS, the S-CSCF and the P-CSCF, each its own process, each writing a trace of its messages")
+	hssAddr, scscfAddr, mmeAddr, gtpcAddr := addrs[0], addrs[1], addrs[2], addrs[3]
+	gtpuAddr, err := freeport.Addr("127.0.0.1")
+	if err != nil {
+		return d.fail(err)
+	}
+	// The P-CSCF on port 5060 of a loopback address of its own: the PCO
+	// gives the phones an address, they use port 5060 (TS 24.229 §9.2.1).
+	pcscfIP, err := freeLoopbackIP(5060)
+	if err != nil {
+		return d.fail(err)
+	}
+	pcscfAddr := netip.AddrPortFrom(pcscfIP, 5060).String()
+	d.say("Start the HSS, the S-CSCF, the P-CSCF and the EPC (MME + SGW/PGW), each its own process, each writing a trace of its messages")
 	var stops []func() error
 	defer func() {
 		for i := len(stops) - 1; i >= 0; i-- {
@@ -344,8 +383,11 @@ func runDemo(ctx context.Context, w io.Writer, dir string, talk time.Duration) (
 		args             []string
 	}{
 		{"HSS", "hss.log", "hss.trace.jsonl", []string{"hss", "--db", db, "--listen", hssAddr, "--api", "-"}},
-		{"S-CSCF", "scscf.log", "scscf.trace.jsonl", []string{"scscf", "--listen", scscfAddr, "--hss", hssAddr, "--state", filepath.Join(dir, "scscf.state")}},
+		{"S-CSCF", "scscf.log", "scscf.trace.jsonl", []string{"scscf", "--listen", scscfAddr, "--hss", hssAddr, "--state", filepath.Join(dir, "scscf.state"),
+			"--trusted-pcscf", "127.0.0.0/8"}},
 		{"P-CSCF", "pcscf.log", "pcscf.trace.jsonl", []string{"pcscf", "--listen", pcscfAddr, "--scscf", scscfAddr}},
+		{"EPC", "epc.log", "epc.trace.jsonl", []string{"epc", "--listen", mmeAddr, "--hss", hssAddr, "--pcscf", pcscfIP.String(),
+			"--gtpc", gtpcAddr, "--gtpu", gtpuAddr}},
 	} {
 		tr := filepath.Join(dir, s.trace)
 		d.traces = append(d.traces, tr)
@@ -362,30 +404,38 @@ func runDemo(ctx context.Context, w io.Writer, dir string, talk time.Duration) (
 	if err := waitTCP(pcscfAddr, 10*time.Second); err != nil {
 		return d.fail(err)
 	}
-	for name, a := range map[string]string{"HSS": hssAddr, "S-CSCF": scscfAddr, "P-CSCF": pcscfAddr} {
+	if err := waitTCP(mmeAddr, 10*time.Second); err != nil {
+		return d.fail(err)
+	}
+	for name, a := range map[string]string{"HSS": hssAddr, "S-CSCF": scscfAddr, "P-CSCF": pcscfAddr, "MME": mmeAddr,
+		"SGW/PGW": gtpcAddr, "SGW/PGW ": gtpuAddr} {
+		name = strings.TrimSpace(name)
 		if ap, err := netip.ParseAddrPort(a); err == nil {
 			d.fixed[ap] = name
 		}
 	}
 	d.ladder()
 	d.detail("S-CSCF %s (Service-Route <sip:orig@%s;lr>), P-CSCF %s (Path <sip:term@%s;lr>), HSS %s", scscfAddr, scscfAddr, pcscfAddr, pcscfAddr, hssAddr)
+	d.detail("MME %s (UEs attach there), SGW/PGW GTPv2-C %s, GTP-U %s, UE addresses from 127.0.100.0/24, P-CSCF %s given in the PCO", mmeAddr, gtpcAddr, gtpuAddr, pcscfIP)
 
 	// 4-6. Registrations.
 	phoneMedia := ue.MediaOptions{Source: media.NewTone(1000, 0.3), ExpectTone: 440}
-	alicePhone, err := d.register(ctx, "Alice phone", alicePath, pcscfAddr, ue.AnswerPolicy{After: 2 * time.Second, Media: phoneMedia},
-		"Alice's phone reads its ISIM and registers to the IMS with IMS-AKA, then subscribes to her reg event")
+	alicePhone, err := d.register(ctx, "Alice phone", alicePath, mmeAddr, "", ue.AnswerPolicy{After: 2 * time.Second, Media: phoneMedia},
+		"Alice's phone attaches to the LTE network (EPS AKA with its USIM, NAS security, a default bearer on APN ims: its IP address and the P-CSCF), "+
+			"then registers to the IMS through GTP-U (IMS-AKA with its ISIM) and subscribes to her reg event")
 	if err != nil {
 		return err
 	}
 	defer alicePhone.shutdown()
-	tablet, err := d.register(ctx, "Alice tablet", tabletPath, pcscfAddr, ue.AnswerPolicy{Mode: ue.AnswerNever},
-		"Alice's tablet registers too: her public identities now have two contacts")
+	// One IMSI attaches once to LTE: the tablet is on Wi-Fi, with no attach.
+	tablet, err := d.register(ctx, "Alice tablet", tabletPath, "", pcscfAddr, ue.AnswerPolicy{Mode: ue.AnswerNever},
+		"Alice's tablet, on Wi-Fi (no LTE attach: one IMSI attaches once), registers straight to the P-CSCF: her public identities now have two contacts")
 	if err != nil {
 		return err
 	}
 	defer tablet.shutdown()
-	bobPhone, err := d.register(ctx, "Bob", bobPath, pcscfAddr, ue.AnswerPolicy{Mode: ue.AnswerBusy},
-		"Bob's phone registers; his card is ahead of the HSS and refuses the first challenge (AUTS), the HSS resynchronises")
+	bobPhone, err := d.register(ctx, "Bob", bobPath, mmeAddr, "", ue.AnswerPolicy{Mode: ue.AnswerBusy},
+		"Bob's phone attaches; his card is ahead of the HSS and refuses the first EPS challenge (AUTS), the HSS resynchronises (AIR); then it registers")
 	if err != nil {
 		return err
 	}
@@ -470,9 +520,9 @@ func runDemo(ctx context.Context, w io.Writer, dir string, talk time.Duration) (
 }
 
 // register starts a phone and waits for its registration (and reg event).
-func (d *demo) register(ctx context.Context, name, cardPath, pcscf string, pol ue.AnswerPolicy, what string) (*demoPhone, error) {
+func (d *demo) register(ctx context.Context, name, cardPath, mme, pcscf string, pol ue.AnswerPolicy, what string) (*demoPhone, error) {
 	d.say("%s", what)
-	p, err := d.startPhone(ctx, name, cardPath, pcscf, pol)
+	p, err := d.startPhone(ctx, name, cardPath, mme, pcscf, pol)
 	if err != nil {
 		return nil, d.fail(err)
 	}
@@ -493,6 +543,10 @@ func (d *demo) register(ctx context.Context, name, cardPath, pcscf string, pol u
 	}
 	d.ladder()
 	reg := ev.Registration
+	if a := p.ue.Attachment(); a != nil {
+		d.detail("attached: %s on APN %s, P-CSCF %v from the PCO%s", a.Addr, a.APN, a.PCSCF,
+			map[bool]string{true: " (after an EPS resynchronisation: the card sent AUTS, the MME asked the HSS with RAND‖AUTS)", false: ""}[a.Resynchronised])
+	}
 	d.detail("registered %s (contact %s, %s)", reg.IMPU, reg.Contact, secsOf(reg.Expires))
 	if reg.Resynchronised {
 		d.detail("resynchronised: the card sent AUTS, the S-CSCF sent RAND‖AUTS to the HSS (MAR), which moved its SQN")

@@ -38,39 +38,42 @@ func (d *demo) writeArtefacts(calls []*ue.Call) error {
 		return err
 	}
 	var ladder, mermaid, pcap bytes.Buffer
-	if err := trace.WriteLadder(&ladder, all, opt); err != nil {
+	// The diagrams draw what travels inside the GTP-U tunnels, not each
+	// tunnelled packet again; the pcap has both.
+	var drawn []trace.Event
+	for _, e := range all {
+		if e.Protocol != "GTP-U" {
+			drawn = append(drawn, e)
+		}
+	}
+	if err := trace.WriteLadder(&ladder, drawn, opt); err != nil {
 		return err
 	}
-	if err := trace.WriteMermaid(&mermaid, all, opt); err != nil {
+	if err := trace.WriteMermaid(&mermaid, drawn, opt); err != nil {
 		return err
 	}
-	info, err := trace.WritePcap(&pcap, all)
+	info, err := trace.WritePcapNG(&pcap, all)
 	if err != nil {
 		return err
 	}
-	for name, b := range map[string][]byte{"ladder.txt": ladder.Bytes(), "ladder.mmd": mermaid.Bytes(), "demo.pcap": pcap.Bytes(),
+	for name, b := range map[string][]byte{"ladder.txt": ladder.Bytes(), "ladder.mmd": mermaid.Bytes(), "demo.pcapng": pcap.Bytes(),
 		"keys.txt": d.keys(all, calls)} {
 		if err := os.WriteFile(path(name), b, 0o644); err != nil {
 			return err
 		}
 	}
-	sip, diam, media := 0, 0, 0
+	count := map[string]int{}
 	for _, e := range all {
-		switch e.Protocol {
-		case "SIP":
-			sip++
-		case "Diameter":
-			diam++
-		default:
-			media++
-		}
+		count[e.Protocol]++
 	}
 	w := d.w
-	fmt.Fprintf(w, "\nTraces: %d SIP messages, %d Diameter messages, %d RTP/SRTP packets. In %s:\n", sip, diam, media, d.dir)
+	fmt.Fprintf(w, "\nTraces: %d SIP messages, %d Diameter, %d NAS, %d GTPv2-C, %d GTP-U packets, %d RTP/SRTP packets. In %s:\n",
+		count["SIP"], count["Diameter"], count["NAS-EPS"], count["GTPv2"], count["GTP-U"], count["SRTP"]+count["RTP"], d.dir)
 	fmt.Fprintf(w, "  trace.jsonl   every message, merged from all the nodes (JSON Lines; imslab trace ladder|mermaid|pcap trace.jsonl)\n")
 	fmt.Fprintf(w, "  ladder.txt    the ladder diagram of the whole run\n")
 	fmt.Fprintf(w, "  ladder.mmd    the same as a Mermaid sequence diagram (paste it into a Markdown file)\n")
-	fmt.Fprintf(w, "  demo.pcap     %d frames for Wireshark/tshark: tshark -r demo.pcap %s\n", info.Written, strings.Join(quoteArgs(info.DecodeAs), " "))
+	fmt.Fprintf(w, "  demo.pcapng   %d frames for Wireshark/tshark (IP traffic, and the NAS PDUs on a link type of their own):\n", info.Written)
+	fmt.Fprintf(w, "                tshark -r demo.pcapng %s\n", strings.Join(quoteArgs(info.Args), " "))
 	fmt.Fprintf(w, "  keys.txt      the SRTP master keys of each direction and the CK/IK of each IMS-AKA challenge\n")
 	fmt.Fprintf(w, "  *.card.yaml   the SIM cards; hss.db the HSS; *.log each service's log; *.trace.jsonl each service's trace\n")
 	return nil

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/imslab/imslab/internal/nas/nassec"
 	"github.com/imslab/imslab/internal/trace"
 	"github.com/imslab/imslab/testbed/epc"
 	"github.com/imslab/imslab/testbed/epc/gw"
@@ -18,6 +20,7 @@ func newEPCCmd(logger func() *slog.Logger) *cobra.Command {
 		cfg       epc.Config
 		pcscfs    []string
 		pool      string
+		ciphering string
 		tracePath string
 	)
 	c := &cobra.Command{
@@ -48,6 +51,14 @@ HSS at 127.0.0.1:3868, GTPv2-C on 127.0.0.1:2123, GTP-U on 127.0.0.1:2152, P-CSC
 				}
 				cfg.Pool = p
 			}
+			switch strings.ToLower(ciphering) {
+			case "eea0":
+				cfg.Ciphering = nassec.EEA0
+			case "eea2":
+				cfg.Ciphering = nassec.EEA2
+			default:
+				return fmt.Errorf("--nas-ciphering %q: want eea0 or eea2", ciphering)
+			}
 			tf, err := openTrace(tracePath, "EPC", cfg.Logger)
 			if err != nil {
 				return err
@@ -67,6 +78,7 @@ HSS at 127.0.0.1:3868, GTPv2-C on 127.0.0.1:2123, GTP-U on 127.0.0.1:2152, P-CSC
 	f.StringVar(&pool, "pool", "127.0.100.0/24", "UE address pool (a 127.0.0.0/8 sub-range needs no root)")
 	f.StringVar(&cfg.GTPC, "gtpc", gw.DefaultListen, "the SGW/PGW's GTPv2-C address")
 	f.StringVar(&cfg.GTPU, "gtpu", "127.0.0.1:2152", "the SGW/PGW's GTP-U address")
+	f.StringVar(&ciphering, "nas-ciphering", "eea0", "NAS ciphering: eea0 (null: every NAS message readable in a capture, the lab's default) or eea2 (128-EEA2, AES); integrity is always 128-EIA2")
 	f.StringVar(&tracePath, "trace", "", traceFlagUsage)
 	return c
 }

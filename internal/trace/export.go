@@ -8,17 +8,24 @@ import (
 	"strings"
 )
 
-// PcapInfo says what WritePcap wrote and how to have it decoded.
+// PcapInfo says what WritePcap or WritePcapNG wrote and how to have it
+// decoded.
 type PcapInfo struct {
 	// Written counts the events written as frames.
 	Written int
-	// Skipped counts the events a pcap cannot carry: no UDP or TCP
-	// endpoints (NAS, SCTP), or endpoints of two IP families.
+	// Skipped counts the events the file cannot carry: for a pcap, those
+	// without UDP or TCP endpoints (NAS, SCTP) or with endpoints of two IP
+	// families; for a pcapng, the same but for NAS PDUs, which it carries.
 	Skipped int
 	// DecodeAs are the tshark arguments that decode the protocols found on
 	// ports Wireshark does not assign them ("-d", "udp.port==6060,sip",
 	// ...); see DecodeAs.
 	DecodeAs []string
+	// Args are all the tshark arguments the file needs: DecodeAs, then,
+	// for a pcapng with NAS PDUs, the user DLT table that maps its USER0
+	// and USER1 interfaces to nas-eps and nas-5gs ("-o",
+	// `uat:user_dlts:"User 0 (DLT=147)","nas-eps","0","","0",""`).
+	Args []string
 }
 
 // WritePcap writes every event that has UDP or TCP endpoints as frames of
@@ -42,6 +49,7 @@ func WritePcap(w io.Writer, events []Event) (PcapInfo, error) {
 		info.Written++
 	}
 	info.DecodeAs = DecodeAs(events)
+	info.Args = slices.Clone(info.DecodeAs)
 	return info, nil
 }
 

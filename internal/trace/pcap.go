@@ -12,6 +12,10 @@
 // than MaxSegment are split into several segments. LINKTYPE_RAW does the same
 // without the Ethernet header. Any other link type (e.g. USER0, DLT 147, for
 // raw NAS PDUs) writes the payload alone as the frame.
+//
+// PcapWriter writes classic pcap, one link type per file; WritePcapNG
+// (pcapng.go) writes the same synthetic frames and the NAS PDUs, each on an
+// interface of its own link type, into one pcapng file.
 package trace
 
 import (
@@ -63,12 +67,23 @@ const (
 // PcapWriter writes a classic pcap file (microsecond timestamps). It is safe
 // for concurrent use.
 type PcapWriter struct {
-	mu       sync.Mutex
-	w        *pcapgo.Writer
+	mu sync.Mutex
+	fr framer
+}
+
+// framer turns Packets into frames of one link type and hands them to
+// emit: the frame synthesis (IP/UDP/TCP headers, TCP flow state) that the
+// pcap and the pcapng writers share.
+type framer struct {
 	linkType layers.LinkType
 	last     time.Time
 	ipID     uint16
 	flows    map[flowKey]*tcpFlow
+	emit     func(ts time.Time, frame []byte) error
+}
+
+func newFramer(lt layers.LinkType, emit func(ts time.Time, frame []byte) error) framer {
+	return framer{linkType: lt, flows: make(map[flowKey]*tcpFlow), emit: emit}
 }
 
 // flowKey identifies a TCP connection regardless of direction: a is the
@@ -96,7 +111,16 @@ func NewPcapWriterLinkType(w io.Writer, lt layers.LinkType) (*PcapWriter, error)
 	if err := pw.WriteFileHeader(snapLen, lt); err != nil {
 		return nil, fmt.Errorf("pcap: writing file header: %w", err)
 	}
-	return &PcapWriter{w: pw, linkType: lt, flows: make(map[flowKey]*tcpFlow)}, nil
+	return &PcapWriter{fr: newFramer(lt, func(ts time.Time, frame []byte) error {
+		if err := checkSnapLen(frame); err != nil {
+			return err
+		}
+		ci := gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(frame), Length: len(frame)}
+		if err := pw.WritePacket(ci, frame); err != nil {
+			return fmt.Errorf("pcap: writing frame: %w", err)
+		}
+		return nil
+	})}, nil
 }
 
 // Write appends p to the file: one frame for UDP and payload-only link
@@ -105,15 +129,19 @@ func NewPcapWriterLinkType(w io.Writer, lt layers.LinkType) (*PcapWriter, error)
 func (pw *PcapWriter) Write(p Packet) error {
 	pw.mu.Lock()
 	defer pw.mu.Unlock()
+	return pw.fr.write(p)
+}
 
+// write synthesises p's frames and emits them (see PcapWriter.Write).
+func (fr *framer) write(p Packet) error {
 	ts := p.Time
 	if ts.IsZero() {
-		ts = pw.last.Add(time.Microsecond)
+		ts = fr.last.Add(time.Microsecond)
 	}
-	pw.last = ts
+	fr.last = ts
 
-	if !pw.synthesises() {
-		return pw.emit(ts, p.Payload)
+	if !fr.synthesises() {
+		return fr.emit(ts, p.Payload)
 	}
 	src, dst := unmap(p.Src), unmap(p.Dst)
 	if !src.Addr().IsValid() || !dst.Addr().IsValid() {
@@ -127,38 +155,38 @@ func (pw *PcapWriter) Write(p Packet) error {
 		if len(p.Payload) > maxUDPPayload {
 			return fmt.Errorf("pcap: UDP payload of %d bytes exceeds %d", len(p.Payload), maxUDPPayload)
 		}
-		return pw.writeFrame(ts, src, dst, &layers.UDP{
+		return fr.writeFrame(ts, src, dst, &layers.UDP{
 			SrcPort: layers.UDPPort(src.Port()),
 			DstPort: layers.UDPPort(dst.Port()),
 		}, p.Payload)
 	case "tcp":
-		return pw.writeTCP(ts, src, dst, p.Payload)
+		return fr.writeTCP(ts, src, dst, p.Payload)
 	default:
 		return fmt.Errorf("pcap: unknown protocol %q (want \"tcp\" or \"udp\")", p.Proto)
 	}
 }
 
-func (pw *PcapWriter) synthesises() bool {
-	return pw.linkType == layers.LinkTypeEthernet || pw.linkType == layers.LinkTypeRaw
+func (fr *framer) synthesises() bool {
+	return fr.linkType == layers.LinkTypeEthernet || fr.linkType == layers.LinkTypeRaw
 }
 
 // writeTCP writes the handshake if the flow is new, then the payload in
 // segments of at most MaxSegment bytes, each with PSH|ACK (RFC 9293 §3.1).
-func (pw *PcapWriter) writeTCP(ts time.Time, src, dst netip.AddrPort, payload []byte) error {
-	f, fromClient := pw.flow(src, dst)
+func (fr *framer) writeTCP(ts time.Time, src, dst netip.AddrPort, payload []byte) error {
+	f, fromClient := fr.flow(src, dst)
 	if f == nil {
-		f = pw.newFlow(src, dst)
+		f = fr.newFlow(src, dst)
 		fromClient = true
 		// SYN, SYN-ACK, ACK: each SYN consumes one sequence number.
 		isnC, isnS := f.nextC, f.nextS
-		if err := pw.writeSegment(ts, src, dst, isnC, 0, segSYN, nil); err != nil {
+		if err := fr.writeSegment(ts, src, dst, isnC, 0, segSYN, nil); err != nil {
 			return err
 		}
-		if err := pw.writeSegment(ts, dst, src, isnS, isnC+1, segSYN|segACK, nil); err != nil {
+		if err := fr.writeSegment(ts, dst, src, isnS, isnC+1, segSYN|segACK, nil); err != nil {
 			return err
 		}
 		f.nextC, f.nextS = isnC+1, isnS+1
-		if err := pw.writeSegment(ts, src, dst, f.nextC, f.nextS, segACK, nil); err != nil {
+		if err := fr.writeSegment(ts, src, dst, f.nextC, f.nextS, segACK, nil); err != nil {
 			return err
 		}
 	}
@@ -168,10 +196,10 @@ func (pw *PcapWriter) writeTCP(ts time.Time, src, dst netip.AddrPort, payload []
 		payload = payload[n:]
 		var err error
 		if fromClient {
-			err = pw.writeSegment(ts, src, dst, f.nextC, f.nextS, segPSH|segACK, seg)
+			err = fr.writeSegment(ts, src, dst, f.nextC, f.nextS, segPSH|segACK, seg)
 			f.nextC += uint32(n)
 		} else {
-			err = pw.writeSegment(ts, src, dst, f.nextS, f.nextC, segPSH|segACK, seg)
+			err = fr.writeSegment(ts, src, dst, f.nextS, f.nextC, segPSH|segACK, seg)
 			f.nextS += uint32(n)
 		}
 		if err != nil {
@@ -183,24 +211,24 @@ func (pw *PcapWriter) writeTCP(ts time.Time, src, dst netip.AddrPort, payload []
 
 // flow returns the flow between src and dst, if any, and whether src is its
 // client.
-func (pw *PcapWriter) flow(src, dst netip.AddrPort) (*tcpFlow, bool) {
-	if f, ok := pw.flows[flowKey{src, dst}]; ok {
+func (fr *framer) flow(src, dst netip.AddrPort) (*tcpFlow, bool) {
+	if f, ok := fr.flows[flowKey{src, dst}]; ok {
 		return f, true
 	}
-	if f, ok := pw.flows[flowKey{dst, src}]; ok {
+	if f, ok := fr.flows[flowKey{dst, src}]; ok {
 		return f, false
 	}
 	return nil, false
 }
 
-func (pw *PcapWriter) newFlow(client, server netip.AddrPort) *tcpFlow {
+func (fr *framer) newFlow(client, server netip.AddrPort) *tcpFlow {
 	// Deterministic initial sequence numbers derived from the endpoints, so
 	// that the same trace always produces the same file.
 	h := fnv.New64a()
 	h.Write([]byte(client.String() + ">" + server.String()))
 	sum := h.Sum64()
 	f := &tcpFlow{nextC: uint32(sum), nextS: uint32(sum >> 32)}
-	pw.flows[flowKey{client, server}] = f
+	fr.flows[flowKey{client, server}] = f
 	return f
 }
 
@@ -212,8 +240,8 @@ const (
 	segPSH
 )
 
-func (pw *PcapWriter) writeSegment(ts time.Time, src, dst netip.AddrPort, seq, ack uint32, fl segFlags, payload []byte) error {
-	return pw.writeFrame(ts, src, dst, &layers.TCP{
+func (fr *framer) writeSegment(ts time.Time, src, dst netip.AddrPort, seq, ack uint32, fl segFlags, payload []byte) error {
+	return fr.writeFrame(ts, src, dst, &layers.TCP{
 		SrcPort: layers.TCPPort(src.Port()),
 		DstPort: layers.TCPPort(dst.Port()),
 		Seq:     seq,
@@ -234,7 +262,7 @@ type transport interface {
 
 // writeFrame serialises [Ethernet +] IP + transport + payload, with lengths
 // and checksums computed by gopacket.
-func (pw *PcapWriter) writeFrame(ts time.Time, src, dst netip.AddrPort, tl transport, payload []byte) error {
+func (fr *framer) writeFrame(ts time.Time, src, dst netip.AddrPort, tl transport, payload []byte) error {
 	var proto layers.IPProtocol
 	switch tl.(type) {
 	case *layers.TCP:
@@ -246,11 +274,11 @@ func (pw *PcapWriter) writeFrame(ts time.Time, src, dst netip.AddrPort, tl trans
 	var ipl gopacket.SerializableLayer
 	etherType := layers.EthernetTypeIPv4
 	if src.Addr().Is4() {
-		pw.ipID++
+		fr.ipID++
 		v4 := &layers.IPv4{
 			Version:  4,
 			TTL:      64,
-			Id:       pw.ipID,
+			Id:       fr.ipID,
 			Flags:    layers.IPv4DontFragment,
 			Protocol: proto,
 			SrcIP:    net.IP(src.Addr().AsSlice()),
@@ -272,7 +300,7 @@ func (pw *PcapWriter) writeFrame(ts time.Time, src, dst netip.AddrPort, tl trans
 		return fmt.Errorf("pcap: checksum setup: %w", err)
 	}
 	ls := []gopacket.SerializableLayer{ipl, tl, gopacket.Payload(payload)}
-	if pw.linkType == layers.LinkTypeEthernet {
+	if fr.linkType == layers.LinkTypeEthernet {
 		eth := &layers.Ethernet{
 			SrcMAC:       macFor(src.Addr()),
 			DstMAC:       macFor(dst.Addr()),
@@ -285,16 +313,14 @@ func (pw *PcapWriter) writeFrame(ts time.Time, src, dst netip.AddrPort, tl trans
 	if err := gopacket.SerializeLayers(buf, opts, ls...); err != nil {
 		return fmt.Errorf("pcap: serialising %v -> %v: %w", src, dst, err)
 	}
-	return pw.emit(ts, buf.Bytes())
+	return fr.emit(ts, buf.Bytes())
 }
 
-func (pw *PcapWriter) emit(ts time.Time, frame []byte) error {
+// checkSnapLen refuses a frame larger than the snapshot length written in
+// the file (or interface) header.
+func checkSnapLen(frame []byte) error {
 	if len(frame) > snapLen {
 		return errors.New("pcap: frame larger than the snapshot length")
-	}
-	ci := gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(frame), Length: len(frame)}
-	if err := pw.w.WritePacket(ci, frame); err != nil {
-		return fmt.Errorf("pcap: writing frame: %w", err)
 	}
 	return nil
 }

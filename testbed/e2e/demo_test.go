@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,14 +21,15 @@ func TestDemo(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "steps succeeded") {
 		t.Fatalf("demo: exit %d\n%s\n%s", code, out, stderr)
 	}
-	for _, want := range []string{"401 Unauthorized", "REGISTER expires=600 auts (resync)", "INVITE tel:+15550001", "PRACK RAck",
+	for _, want := range []string{"Attach request", "Authentication failure", "Security mode command", "Create Session Request",
+		"Attach accept [integrity, ciphered]", "P-CSCF [127.3.", "401 Unauthorized", "INVITE tel:+15550001", "PRACK RAck",
 		"CANCEL", "487 Request Terminated", "SRTP PCMU", "BYE", "MAR", "1000 Hz tone heard: true", "440 Hz tone heard: true", "contacts of this identity now: 2"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
-	for _, f := range []string{"alice.card.yaml", "alice-tablet.card.yaml", "bob.card.yaml", "hss.db", "hss.log", "scscf.log", "pcscf.log",
-		"trace.jsonl", "ladder.txt", "ladder.mmd", "demo.pcap", "keys.txt"} {
+	for _, f := range []string{"alice.card.yaml", "alice-tablet.card.yaml", "bob.card.yaml", "hss.db", "hss.log", "scscf.log", "pcscf.log", "epc.log",
+		"trace.jsonl", "ladder.txt", "ladder.mmd", "demo.pcapng", "keys.txt"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("demo left no %s: %v", f, err)
 		}
@@ -54,19 +56,23 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	decode := trace.DecodeAs(events) // what the demo prints for tshark
-	pcap := filepath.Join(dir, "demo.pcap")
+	info, err := trace.WritePcapNG(io.Discard, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decode := info.Args // what the demo prints for tshark
+	pcap := filepath.Join(dir, "demo.pcapng")
 	tsharktest.Check(t, pcap, decode...)
 	count := map[string]int{}
 	for _, row := range tsharktest.Fields(t, pcap, []string{"frame.protocols"}, decode...) {
-		for _, p := range []string{"sip", "diameter", "rtp"} {
+		for _, p := range []string{"sip", "diameter", "rtp", "gtp", "gtpv2", "nas-eps"} {
 			if strings.Contains(":"+row[0]+":", ":"+p+":") {
 				count[p]++
 			}
 		}
 	}
 	t.Logf("tshark: %v", count)
-	if count["sip"] < 50 || count["diameter"] < 20 || count["rtp"] < 100 {
+	if count["sip"] < 50 || count["diameter"] < 20 || count["rtp"] < 100 || count["gtp"] < 100 || count["gtpv2"] < 6 || count["nas-eps"] < 14 {
 		t.Errorf("tshark dissected %v frames, want SIP, Diameter and RTP", count)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/imslab/imslab/internal/nas/eps"
@@ -189,14 +190,14 @@ func (m *MME) authenticate(ctx context.Context, u *ueContext, log *slog.Logger) 
 }
 
 // securityMode takes the NAS security context into use (TS 24.301 §5.4.3):
-// 128-EEA2 and 128-EIA2 when the UE has them, else null ciphering (EIA2 is
-// required).
+// 128-EIA2, and the configured ciphering when the UE has it, else null
+// ciphering (EIA2 is required).
 func (m *MME) securityMode(u *ueContext, capab eps.UENetworkCapability, kasme []byte, log *slog.Logger) error {
-	alg := eps.NASSecurityAlgorithms{EEA: nassec.EEA2, EIA: nassec.EIA2}
+	alg := eps.NASSecurityAlgorithms{EEA: m.cfg.Ciphering, EIA: nassec.EIA2}
 	if !capab.SupportsEIA(nassec.EIA2) {
 		return &attachError{cause: eps.EMMUESecurityCapabilityMismatch, reject: true, why: "the UE does not support 128-EIA2"}
 	}
-	if !capab.SupportsEEA(nassec.EEA2) {
+	if !capab.SupportsEEA(alg.EEA) {
 		alg.EEA = nassec.EEA0
 	}
 	sec, err := eps.NewSecurityContext(kasme, alg)
@@ -250,20 +251,38 @@ func (m *MME) receive(u *ueContext, _ time.Duration) (eps.Message, error) {
 // decodeNAS decodes an uplink NAS PDU; with a security context, a protected
 // one is checked and deciphered (TS 24.301 §4.4.4).
 func (m *MME) decodeNAS(u *ueContext, pdu []byte) (eps.Message, error) {
-	m.traceNAS(false, pdu)
-	plain := pdu
+	plain, prot := pdu, ""
 	if len(pdu) > 0 && pdu[0]>>4 != uint8(eps.Plain) && pdu[0]&0x0F == uint8(eps.PDEMM) {
 		if u.sec == nil {
+			m.traceNAS(u, false, pdu, "protected NAS message (no security context)")
 			return nil, fmt.Errorf("a protected NAS message before security mode")
 		}
 		un, err := u.sec.Unprotect(pdu, nassec.Uplink, u.ulCount)
 		if err != nil {
+			m.traceNAS(u, false, pdu, "protected NAS message (refused)")
 			return nil, fmt.Errorf("uplink NAS message refused: %w", err)
 		}
 		u.ulCount = un.Count + 1
-		plain = un.Plain
+		plain, prot = un.Plain, protection(un.Header.Type)
 	}
-	return eps.Decode(plain)
+	msg, err := eps.Decode(plain)
+	if err != nil {
+		m.traceNAS(u, false, pdu, "NAS message (undecodable)")
+		return nil, err
+	}
+	m.traceNAS(u, false, pdu, msg.String()+prot)
+	return msg, nil
+}
+
+// protection says how a NAS message was protected, for the traces.
+func protection(t eps.SecurityHeaderType) string {
+	switch t {
+	case eps.IntegrityProtected, eps.IntegrityProtectedNewContext:
+		return " [integrity]"
+	case eps.IntegrityProtectedCiphered, eps.IntegrityProtectedCipheredNewContext:
+		return " [integrity, ciphered]"
+	}
+	return ""
 }
 
 // sendPlain sends a plain NAS message (before security mode).
@@ -272,7 +291,7 @@ func (m *MME) sendPlain(u *ueContext, msg eps.Message) error {
 	if err != nil {
 		return err
 	}
-	return m.writeNAS(u, b)
+	return m.writeNAS(u, b, msg.String())
 }
 
 // sendProtected sends a protected NAS message with the next downlink COUNT.
@@ -286,22 +305,29 @@ func (m *MME) sendProtected(u *ueContext, msg eps.Message, t eps.SecurityHeaderT
 		return err
 	}
 	u.dlCount++
-	return m.writeNAS(u, pdu)
+	return m.writeNAS(u, pdu, msg.String()+protection(t))
 }
 
-func (m *MME) writeNAS(u *ueContext, pdu []byte) error {
-	m.traceNAS(true, pdu)
+func (m *MME) writeNAS(u *ueContext, pdu []byte, label string) error {
+	m.traceNAS(u, true, pdu, label)
 	_ = u.conn.SetWriteDeadline(time.Now().Add(nasTimeout))
 	return s1lite.Write(u.conn, s1lite.Frame{Type: s1lite.NAS, Value: pdu})
 }
 
-// traceNAS reports a NAS PDU (no endpoints: a pcap carries it on its own
-// link type, TS 24.301 PDUs for tshark's nas-eps).
-func (m *MME) traceNAS(sent bool, pdu []byte) {
+// traceNAS reports a NAS PDU between the ends of the UE's s1lite
+// connection, without Network: a pcap carries NAS PDUs on a link type of
+// their own (tshark's nas-eps), not as TCP.
+func (m *MME) traceNAS(u *ueContext, sent bool, pdu []byte, label string) {
 	if m.cfg.Trace == nil {
 		return
 	}
-	m.cfg.Trace(trace.Event{Time: time.Now(), Node: "MME", Protocol: "NAS-EPS", Sent: sent, Raw: bytes.Clone(pdu)})
+	l, _ := netip.ParseAddrPort(u.conn.LocalAddr().String())
+	r, _ := netip.ParseAddrPort(u.conn.RemoteAddr().String())
+	e := trace.Event{Time: time.Now(), Node: "MME", Protocol: "NAS-EPS", Sent: sent, Src: r, Dst: l, Summary: label, Raw: bytes.Clone(pdu)}
+	if sent {
+		e.Src, e.Dst = l, r
+	}
+	m.cfg.Trace(e)
 }
 
 // newTMSI returns an M-TMSI for the GUTI.

@@ -14,6 +14,7 @@ import (
 	"github.com/imslab/imslab/hss/store"
 	"github.com/imslab/imslab/internal/aka"
 	"github.com/imslab/imslab/internal/cardfile"
+	"github.com/imslab/imslab/internal/nas/nassec"
 	"github.com/imslab/imslab/sim"
 	"github.com/imslab/imslab/testbed/labtest"
 	"github.com/imslab/imslab/ue"
@@ -28,7 +29,7 @@ type epcLab struct {
 	logs *labtest.Buffer
 }
 
-func startEPC(t *testing.T) *epcLab {
+func startEPC(t *testing.T, ciphering nassec.EEA) *epcLab {
 	t.Helper()
 	l := &epcLab{t: t, logs: &labtest.Buffer{}}
 	log := slog.New(slog.NewTextHandler(l.logs, nil))
@@ -41,7 +42,7 @@ func startEPC(t *testing.T) *epcLab {
 	go func() { hdone <- h.Run(ctx) }()
 	l.hss = h
 	e, err := New(Config{Listen: "127.0.0.1:0", HSS: h.Addr().String(), GTPC: "127.0.0.1:0", GTPU: "127.0.0.1:0",
-		PCSCF: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, Logger: log})
+		PCSCF: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, Ciphering: ciphering, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +91,9 @@ func (l *epcLab) card(imsi string, mutate func(*cardfile.Card)) *sim.SoftCard {
 	return card
 }
 
+// With 128-EEA2: the Attach Accept, Attach Complete and Detach are ciphered.
 func TestAttachTrafficDetach(t *testing.T) {
-	l := startEPC(t)
+	l := startEPC(t, nassec.EEA2)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	a, err := ue.Attach(ctx, ue.AttachConfig{Card: l.card("001010000000001", nil), MME: l.epc.Addr().String()})
@@ -145,7 +147,7 @@ func TestAttachTrafficDetach(t *testing.T) {
 // A card ahead of the HSS resynchronises (AUTS → AIR with Re-Synchronization-
 // Info); a card with another K refuses the network (MAC failure, #20).
 func TestAttachResyncAndWrongK(t *testing.T) {
-	l := startEPC(t)
+	l := startEPC(t, nassec.EEA0)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	ahead := l.card("001010000000002", func(c *cardfile.Card) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/imslab/imslab/internal/nas/nassec"
 	"github.com/imslab/imslab/internal/trace"
 	"github.com/imslab/imslab/testbed/epc/gw"
 )
@@ -27,7 +28,9 @@ type Config struct {
 	// GTPC and GTPU are the gateway's GTPv2-C and GTP-U addresses, default
 	// 127.0.0.1:2123 and 127.0.0.1:2152.
 	GTPC, GTPU string
-	Logger     *slog.Logger
+	// Ciphering is the MME's NAS ciphering (see MMEConfig.Ciphering).
+	Ciphering nassec.EEA
+	Logger    *slog.Logger
 	// Trace sees every NAS PDU, S6a, GTPv2-C and GTP-U message.
 	Trace func(trace.Event)
 }
@@ -82,7 +85,7 @@ func (e *EPC) Run(ctx context.Context) error {
 	}
 	up, _ := netip.ParseAddrPort(e.gw.UserPlaneAddr().String())
 	m, err := NewMME(MMEConfig{Listen: e.cfg.Listen, HSS: e.cfg.HSS, SGW: e.gw.Addr().String(),
-		SGWUserPlanePort: up.Port(), Logger: e.log.With("node", "MME"), Trace: e.cfg.Trace})
+		SGWUserPlanePort: up.Port(), Ciphering: e.cfg.Ciphering, Logger: e.log.With("node", "MME"), Trace: e.cfg.Trace})
 	if err == nil {
 		err = m.listen(ctx)
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -17,6 +18,7 @@ import (
 	"github.com/imslab/imslab/internal/diameter/peer"
 	"github.com/imslab/imslab/internal/diameter/s6a"
 	"github.com/imslab/imslab/internal/nas/eps"
+	"github.com/imslab/imslab/internal/nas/nassec"
 	"github.com/imslab/imslab/internal/trace"
 	"github.com/imslab/imslab/testbed/epc/gw"
 )
@@ -28,6 +30,7 @@ const (
 	DefaultHSSRealm   = "ims.mnc001.mcc001.3gppnetwork.org"
 	defaultTAC        = 1
 	nasTimeout        = 15 * time.Second
+	hssWait           = 20 * time.Second // how long the MME waits for the HSS at start
 )
 
 // MMEConfig configures the MME.
@@ -41,7 +44,12 @@ type MMEConfig struct {
 	SGW              string
 	SGWUserPlanePort uint16
 	MCC, MNC         string // serving network, default 001/01
-	Logger           *slog.Logger
+	// Ciphering is the NAS ciphering algorithm chosen when the UE supports
+	// it: nassec.EEA0 (the default: null ciphering, as Open5GS prefers by
+	// default, so that every NAS message of a lab capture can be read) or
+	// nassec.EEA2. Integrity is always 128-EIA2.
+	Ciphering nassec.EEA
+	Logger    *slog.Logger
 	// Trace sees every NAS PDU (Protocol "NAS-EPS", no endpoints), S6a
 	// Diameter message and GTPv2-C message the MME sends or receives.
 	Trace func(trace.Event)
@@ -78,6 +86,9 @@ func NewMME(cfg MMEConfig) (*MME, error) {
 	def(&cfg.SGW, gw.DefaultListen)
 	def(&cfg.MCC, "001")
 	def(&cfg.MNC, "01")
+	if cfg.Ciphering != nassec.EEA0 && cfg.Ciphering != nassec.EEA2 {
+		return nil, fmt.Errorf("epc: NAS ciphering %v: want EEA0 or 128-EEA2", cfg.Ciphering)
+	}
 	if len(cfg.MCC) != 3 || len(cfg.MNC) < 2 || len(cfg.MNC) > 3 {
 		return nil, fmt.Errorf("epc: PLMN %s/%s: want a 3-digit MCC and a 2- or 3-digit MNC", cfg.MCC, cfg.MNC)
 	}
@@ -116,9 +127,21 @@ func (m *MME) listen(ctx context.Context) error {
 		return err
 	}
 	m.node = n
-	conn, err := n.Dial(ctx, "tcp", m.cfg.HSS)
-	if err != nil {
-		return fmt.Errorf("epc: S6a to the HSS at %s: %w (is imslab hss running?)", m.cfg.HSS, err)
+	// The HSS may be starting too: try for a while, as the S-CSCF does.
+	var conn *peer.Conn
+	deadline := time.Now().Add(hssWait)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		if conn, err = n.Dial(ctx, "tcp", m.cfg.HSS); err == nil {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("epc: S6a to the HSS at %s: %w (is imslab hss running?)", m.cfg.HSS, err)
+		}
+		m.log.Info("the HSS does not answer yet; trying again", "hss", m.cfg.HSS, "in", wait)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+		}
 	}
 	m.hss = s6a.New(n, conn, m.cfg.HSSRealm)
 	m.sgw, err = gw.Dial(ctx, gw.ClientConfig{SGW: m.cfg.SGW, SGWUserPlanePort: m.cfg.SGWUserPlanePort, Logger: m.log, Trace: m.cfg.Trace})
@@ -215,7 +238,11 @@ func (m *MME) handle(ctx context.Context, conn net.Conn) {
 		if errors.As(err, &ae) && ae.reject {
 			_ = m.sendPlain(u, &eps.AttachReject{Cause: ae.cause})
 		}
-		log.Warn("attach failed: "+err.Error(), "imsi", u.imsi)
+		if u.imsi == "" && errors.Is(err, io.EOF) {
+			log.Debug("a connection closed before any NAS message") // a port probe
+		} else {
+			log.Warn("attach failed: "+err.Error(), "imsi", u.imsi)
+		}
 		m.release(ctx, u)
 		return
 	}

@@ -40,6 +40,9 @@ func (g *Gateway) modifyBearer(m *message.ModifyBearerRequest) message.Message {
 			}
 			s.setDownlink(addr, teid)
 			g.log.Info("bearer modified", "imsi", s.imsi, "ue", s.ue, "ebi", ebi, "enb", addr, "downlink_teid", teidString(teid))
+			for _, ip := range s.takePending() {
+				g.downlink(s, ip)
+			}
 		}
 		modified = append(modified, ie.NewBearerContext(ie.NewEPSBearerID(ebi), ie.NewCause(CauseRequestAccepted, 0, 0, 0, nil),
 			fteid(gtpv2.IFTypeS1USGWGTPU, s.ulTEID, g.uAddr.Addr(), 0)))

@@ -29,6 +29,33 @@ type session struct {
 	udp    map[uint16]*net.UDPConn
 	tcp    map[io.Closer]struct{}
 	closed bool
+	// pending holds downlink packets that came before the eNB's F-TEID
+	// (Modify Bearer): the SGW buffers them (TS 23.401 §5.3.4.3).
+	pending [][]byte
+}
+
+// maxPending bounds the downlink packets buffered before Modify Bearer.
+const maxPending = 64
+
+// hold buffers a downlink packet while the eNB's endpoint is unknown; false
+// when the buffer is full or the session has ended.
+func (s *session) hold(ip []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.dlTEID != 0 || len(s.pending) >= maxPending {
+		return false
+	}
+	s.pending = append(s.pending, append([]byte(nil), ip...))
+	return true
+}
+
+// takePending returns and forgets the buffered downlink packets.
+func (s *session) takePending() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.pending
+	s.pending = nil
+	return p
 }
 
 // setDownlink records the eNB's S1-U F-TEID (TS 29.274 §7.2.7). The

@@ -85,6 +85,9 @@ func (g *Gateway) uplink(s *session, ip []byte) {
 // downlink sends one IP packet to a UE in a G-PDU with the eNB's TEID.
 func (g *Gateway) downlink(s *session, ip []byte) {
 	to, teid, ok := s.downlink()
+	if !ok && s.hold(ip) {
+		return // sent when Modify Bearer gives the eNB's endpoint
+	}
 	// An eNB on the gateway's own address whose port is not learnt yet
 	// would send the gateway its own T-PDU.
 	if !ok || to == g.uAddr {
