@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -76,9 +77,11 @@ func openStack(u *UE) (_ *stack, err error) {
 		// Attached: every socket is in the UE's stack, inside the GTP-U
 		// tunnel, on the address the PGW gave.
 		p := u.attachment.Plane
-		if st.pc, err = p.ListenUDP(tunnelSIPPort); err != nil {
+		pc, err := p.ListenUDP(tunnelSIPPort)
+		if err != nil {
 			return nil, err
 		}
+		st.pc = eofIsClosed{pc}
 		ln, err := p.ListenTCP(tunnelSIPPort)
 		if err != nil {
 			return nil, err
@@ -144,6 +147,18 @@ func fixedAddrs(c net.Conn) net.Conn {
 
 func (c *addrConn) LocalAddr() net.Addr  { return c.local }
 func (c *addrConn) RemoteAddr() net.Addr { return c.remote }
+
+// eofIsClosed reports a closed gvisor UDP socket as net.ErrClosed, as
+// the kernel's are, not io.EOF (which sipgo logs as an error).
+type eofIsClosed struct{ net.PacketConn }
+
+func (c eofIsClosed) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, a, err := c.PacketConn.ReadFrom(b)
+	if errors.Is(err, io.EOF) {
+		err = net.ErrClosed
+	}
+	return n, a, err
+}
 
 // addrListener hands out connections with fixed addresses (see addrConn).
 type addrListener struct{ net.Listener }
