@@ -315,7 +315,7 @@ func TestRegistrationLifecycle(t *testing.T) {
 	l.hss.WaitOutput(t, "SAR RE_REGISTRATION: 001010000000051@", 5*time.Second)
 
 	gone := start(t, "imslab ue (bob)", nil, "ue", "register", "--card", bob, "--pcscf", l.pcscf, "--expires", "2")
-	gone.WaitOutput(t, "registered sip:+15550052@", 10*time.Second)
+	gone.WaitOutput(t, "granted to sip:+15550052@", 10*time.Second)
 	gone.Kill()
 	l.hss.WaitOutput(t, "SAR TIMEOUT_DEREGISTRATION: 001010000000052@", 10*time.Second)
 
