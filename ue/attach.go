@@ -274,18 +274,7 @@ func (a *Attachment) unprotect(pdu, kasme []byte) (eps.Message, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	return m, m.String() + protectionLabel(h.Type), nil
-}
-
-// protectionLabel says how a NAS message was protected, for the traces.
-func protectionLabel(t eps.SecurityHeaderType) string {
-	switch t {
-	case eps.IntegrityProtected, eps.IntegrityProtectedNewContext:
-		return " [integrity]"
-	case eps.IntegrityProtectedCiphered, eps.IntegrityProtectedCipheredNewContext:
-		return " [integrity, ciphered]"
-	}
-	return ""
+	return m, m.String() + h.Type.Label(), nil
 }
 
 // send sends a NAS message, protected with the next uplink COUNT unless t
@@ -304,7 +293,7 @@ func (a *Attachment) send(m eps.Message, t eps.SecurityHeaderType) error {
 		}
 		a.ulCount++
 	}
-	a.traceNAS(true, b, m.String()+protectionLabel(t))
+	a.traceNAS(true, b, m.String()+t.Label())
 	_ = a.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	return s1lite.Write(a.conn, s1lite.Frame{Type: s1lite.NAS, Value: b})
 }

@@ -263,7 +263,7 @@ func (m *MME) decodeNAS(u *ueContext, pdu []byte) (eps.Message, error) {
 			return nil, fmt.Errorf("uplink NAS message refused: %w", err)
 		}
 		u.ulCount = un.Count + 1
-		plain, prot = un.Plain, protection(un.Header.Type)
+		plain, prot = un.Plain, un.Header.Type.Label()
 	}
 	msg, err := eps.Decode(plain)
 	if err != nil {
@@ -272,17 +272,6 @@ func (m *MME) decodeNAS(u *ueContext, pdu []byte) (eps.Message, error) {
 	}
 	m.traceNAS(u, false, pdu, msg.String()+prot)
 	return msg, nil
-}
-
-// protection says how a NAS message was protected, for the traces.
-func protection(t eps.SecurityHeaderType) string {
-	switch t {
-	case eps.IntegrityProtected, eps.IntegrityProtectedNewContext:
-		return " [integrity]"
-	case eps.IntegrityProtectedCiphered, eps.IntegrityProtectedCipheredNewContext:
-		return " [integrity, ciphered]"
-	}
-	return ""
 }
 
 // sendPlain sends a plain NAS message (before security mode).
@@ -305,7 +294,7 @@ func (m *MME) sendProtected(u *ueContext, msg eps.Message, t eps.SecurityHeaderT
 		return err
 	}
 	u.dlCount++
-	return m.writeNAS(u, pdu, msg.String()+protection(t))
+	return m.writeNAS(u, pdu, msg.String()+t.Label())
 }
 
 func (m *MME) writeNAS(u *ueContext, pdu []byte, label string) error {

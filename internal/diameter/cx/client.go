@@ -5,12 +5,8 @@ package cx
 
 import (
 	"context"
-	"fmt"
-	"sync/atomic"
-	"time"
 
 	"github.com/fiorix/go-diameter/v4/diam"
-	"github.com/fiorix/go-diameter/v4/diam/avp"
 	"github.com/fiorix/go-diameter/v4/diam/datatype"
 
 	"github.com/imslab/imslab/internal/diameter"
@@ -33,68 +29,31 @@ const (
 	SchemeAKAv1            = "Digest-AKAv1-MD5"
 	SchemeDigest           = "SIP Digest"
 	SchemeUnknown          = "Unknown"
-	defaultRequestTimeout  = 5 * time.Second
 )
 
 // Result is an answer's Result-Code or Experimental-Result-Code.
-type Result struct {
-	Code         uint32
-	Experimental bool
-}
-
-// OK tells whether the answer is a success (2xxx).
-func (r Result) OK() bool { return r.Code >= 2000 && r.Code < 3000 }
-
-func (r Result) String() string {
-	return fmt.Sprintf("%d %s", r.Code, diameter.ResultName(r.Code, r.Experimental))
-}
+type Result = diameter.Result
 
 // Client sends Cx requests to the HSS on one connection.
 type Client struct {
-	node  *peer.Node
-	conn  *peer.Conn
-	realm string
-	seq   atomic.Uint64
+	app  *diameter.AppClient
+	conn *peer.Conn
 }
 
 // New wraps an open connection (from node.Dial) to the HSS of realm.
 func New(node *peer.Node, conn *peer.Conn, hssRealm string) *Client {
-	return &Client{node: node, conn: conn, realm: hssRealm}
+	return &Client{conn: conn, app: &diameter.AppClient{App: diameter.AppCx, Node: node, Conn: conn, Realm: hssRealm, ResultOf: peer.ResultCode}}
 }
 
 // Conn returns the Diameter connection.
 func (c *Client) Conn() *peer.Conn { return c.conn }
 
 func (c *Client) request(code uint32, avps ...*diam.AVP) *diam.Message {
-	m := diam.NewRequest(code, diameter.AppCx, c.node.Dict())
-	m.NewAVP(avp.SessionID, avp.Mbit, 0, datatype.UTF8String(fmt.Sprintf("%s;%d;%d", c.node.OriginHost(), time.Now().Unix(), c.seq.Add(1))))
-	m.NewAVP(avp.VendorSpecificApplicationID, avp.Mbit, 0, diameter.Group(
-		diam.NewAVP(avp.VendorID, avp.Mbit, 0, datatype.Unsigned32(diameter.Vendor3GPP)),
-		diam.NewAVP(avp.AuthApplicationID, avp.Mbit, 0, datatype.Unsigned32(diameter.AppCx))))
-	m.NewAVP(avp.AuthSessionState, avp.Mbit, 0, datatype.Enumerated(1))
-	m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity(c.node.OriginHost()))
-	m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity(c.node.OriginRealm()))
-	m.NewAVP(avp.DestinationRealm, avp.Mbit, 0, datatype.DiameterIdentity(c.realm))
-	for _, a := range avps {
-		if a != nil {
-			m.AddAVP(a)
-		}
-	}
-	return m
+	return c.app.NewRequest(code, avps...)
 }
 
 func (c *Client) do(ctx context.Context, m *diam.Message) (*diam.Message, Result, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, defaultRequestTimeout)
-		defer cancel()
-	}
-	a, err := c.conn.Request(ctx, m)
-	if err != nil {
-		return nil, Result{}, err
-	}
-	code, exp := peer.ResultCode(a)
-	return a, Result{Code: code, Experimental: exp}, nil
+	return c.app.Do(ctx, m)
 }
 
 func cxAVP(name string, v datatype.Type) *diam.AVP { return diameter.AVP(diameter.AppCx, name, v) }

@@ -5,9 +5,6 @@ package s6a
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sync/atomic"
-	"time"
 
 	"github.com/fiorix/go-diameter/v4/diam"
 	"github.com/fiorix/go-diameter/v4/diam/avp"
@@ -20,36 +17,23 @@ import (
 // RAT-Type E-UTRAN (TS 29.212 §5.3.31) and ULR-Flags bits (TS 29.272
 // §7.3.7): S6a/S6d-Indicator, Initial-Attach-Indicator.
 const (
-	ratEUTRAN             = 1004
-	ulrS6aIndicator       = 1 << 1
-	ulrInitialAttach      = 1 << 5
-	defaultRequestTimeout = 5 * time.Second
+	ratEUTRAN        = 1004
+	ulrS6aIndicator  = 1 << 1
+	ulrInitialAttach = 1 << 5
 )
 
 // Result is an answer's Result-Code or Experimental-Result-Code.
-type Result struct {
-	Code         uint32
-	Experimental bool
-}
-
-// OK tells whether the answer is a success (2xxx).
-func (r Result) OK() bool { return r.Code >= 2000 && r.Code < 3000 }
-
-func (r Result) String() string {
-	return fmt.Sprintf("%d %s", r.Code, diameter.ResultName(r.Code, r.Experimental))
-}
+type Result = diameter.Result
 
 // Client sends S6a requests to the HSS on one connection.
 type Client struct {
-	node  *peer.Node
-	conn  *peer.Conn
-	realm string
-	seq   atomic.Uint64
+	app  *diameter.AppClient
+	conn *peer.Conn
 }
 
 // New wraps an open connection (from node.Dial) to the HSS of realm.
 func New(node *peer.Node, conn *peer.Conn, hssRealm string) *Client {
-	return &Client{node: node, conn: conn, realm: hssRealm}
+	return &Client{conn: conn, app: &diameter.AppClient{App: diameter.AppS6a, Node: node, Conn: conn, Realm: hssRealm, ResultOf: peer.ResultCode}}
 }
 
 // Conn returns the Diameter connection.
@@ -59,34 +43,11 @@ func s6a(name string, v datatype.Type) *diam.AVP { return diameter.AVP(diameter.
 
 // request builds an S6a request for imsi (User-Name), TS 29.272 §7.2.
 func (c *Client) request(code uint32, imsi string, avps ...*diam.AVP) *diam.Message {
-	m := diam.NewRequest(code, diameter.AppS6a, c.node.Dict())
-	m.NewAVP(avp.SessionID, avp.Mbit, 0, datatype.UTF8String(fmt.Sprintf("%s;%d;%d", c.node.OriginHost(), time.Now().Unix(), c.seq.Add(1))))
-	m.NewAVP(avp.VendorSpecificApplicationID, avp.Mbit, 0, diameter.Group(
-		diam.NewAVP(avp.VendorID, avp.Mbit, 0, datatype.Unsigned32(diameter.Vendor3GPP)),
-		diam.NewAVP(avp.AuthApplicationID, avp.Mbit, 0, datatype.Unsigned32(diameter.AppS6a))))
-	m.NewAVP(avp.AuthSessionState, avp.Mbit, 0, datatype.Enumerated(1)) // NO_STATE_MAINTAINED
-	m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity(c.node.OriginHost()))
-	m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity(c.node.OriginRealm()))
-	m.NewAVP(avp.DestinationRealm, avp.Mbit, 0, datatype.DiameterIdentity(c.realm))
-	m.NewAVP(avp.UserName, avp.Mbit, 0, datatype.UTF8String(imsi))
-	for _, a := range avps {
-		m.AddAVP(a)
-	}
-	return m
+	return c.app.NewRequest(code, append([]*diam.AVP{diam.NewAVP(avp.UserName, avp.Mbit, 0, datatype.UTF8String(imsi))}, avps...)...)
 }
 
 func (c *Client) do(ctx context.Context, m *diam.Message) (*diam.Message, Result, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, defaultRequestTimeout)
-		defer cancel()
-	}
-	a, err := c.conn.Request(ctx, m)
-	if err != nil {
-		return nil, Result{}, err
-	}
-	code, exp := peer.ResultCode(a)
-	return a, Result{Code: code, Experimental: exp}, nil
+	return c.app.Do(ctx, m)
 }
 
 // Vector is one E-UTRAN authentication vector (TS 29.272 §7.3.18).

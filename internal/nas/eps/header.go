@@ -30,6 +30,18 @@ const (
 	IntegrityProtectedCipheredNewContext SecurityHeaderType = 4 // Security mode complete
 )
 
+// Label says how a message with this security header type is protected,
+// for traces: "", " [integrity]" or " [integrity, ciphered]".
+func (t SecurityHeaderType) Label() string {
+	switch t {
+	case IntegrityProtected, IntegrityProtectedNewContext:
+		return " [integrity]"
+	case IntegrityProtectedCiphered, IntegrityProtectedCipheredNewContext:
+		return " [integrity, ciphered]"
+	}
+	return ""
+}
+
 func (t SecurityHeaderType) String() string {
 	switch t {
 	case Plain:
