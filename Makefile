@@ -1,6 +1,7 @@
 # imslab — two commands do all set-up on a fresh Debian machine:
-#   make demo    the lab, end to end (until calls exist: HSS, S-CSCF, P-CSCF as processes, phones register with their SIMs)
+#   make demo    the whole lab: HSS, S-CSCF, P-CSCF, EPC as processes; phones attach, register and call (SRTP), step by step
 #   make test    the whole suite: vet, staticcheck, unit tests, short fuzz runs, integration tests
+#   make bench   SRTP cost per packet, then how many simultaneous SRTP calls the lab carries here (~10 min)
 # Both install the Debian packages they need (only when missing) and staticcheck.
 
 SHELL       := /bin/bash
@@ -59,8 +60,11 @@ fuzz:
 demo: build
 	./$(BIN) demo
 
-bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+# SRTP per packet: pion/srtp against the raw AES-CM + HMAC-SHA1 floor (Go benchmarks); then
+# `imslab load calls`: the ramp of simultaneous SRTP calls, with the same SRTP figures.
+bench: build
+	$(GO) test -run XXX -bench . -benchtime 2s ./internal/media
+	./$(BIN) load calls
 
 clean:
 	rm -rf bin

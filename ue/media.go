@@ -215,11 +215,13 @@ func (m *mediaLeg) start(ctx context.Context) {
 	cfg := m.neg.SessionConfig(m.conn)
 	cfg.Source = m.opts.Source
 	cfg.Logger = m.u.log
-	proto := "RTP"
-	if m.neg.SRTP {
-		proto = "SRTP"
+	if m.u.cfg.Trace != nil { // a tap per packet costs, even doing nothing
+		proto := "RTP"
+		if m.neg.SRTP {
+			proto = "SRTP"
+		}
+		cfg.Tap = func(sent bool, local, remote net.Addr, pkt []byte) { m.u.traceMedia(proto, sent, local, remote, pkt) }
 	}
-	cfg.Tap = func(sent bool, local, remote net.Addr, pkt []byte) { m.u.traceMedia(proto, sent, local, remote, pkt) }
 	s, err := media.NewSession(cfg)
 	if err != nil {
 		m.u.log.Warn("media session not started", "err", err)

@@ -53,7 +53,7 @@ func newRoot() *cobra.Command {
 		}
 		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})))
 	}
-	root.AddCommand(newSimCmd(logger), newHSSCmd(logger), newSCSCFCmd(logger), newPCSCFCmd(logger), newUECmd(logger), newDemoCmd(), newTraceCmd(), newEPCCmd(logger))
+	root.AddCommand(newSimCmd(logger), newHSSCmd(logger), newSCSCFCmd(logger), newPCSCFCmd(logger), newUECmd(logger), newDemoCmd(), newTraceCmd(), newLoadCmd(logger), newEPCCmd(logger))
 	return root
 }
 
