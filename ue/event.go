@@ -65,6 +65,9 @@ type Event struct {
 	Time         time.Time
 	Registration *Registration
 	Reginfo      *Reginfo
+	// PCSCFSource, for Registered, says why this P-CSCF (flag, PCO of the
+	// attach, ISIM EF_PCSCF, default; TS 24.229 §9.2.1).
+	PCSCFSource string
 	// Call is the call a Call* event is about (nil for an incoming call
 	// refused before it was set up).
 	Call *Call

@@ -94,7 +94,7 @@ func (u *UE) Register(ctx context.Context) (*Registration, error) {
 		return nil, err
 	}
 	u.setRegistration(reg)
-	u.emit(Event{Kind: Registered, Registration: reg,
+	u.emit(Event{Kind: Registered, PCSCFSource: u.pcscfWhy, Registration: reg,
 		Text: fmt.Sprintf("registered %s for %s", reg.IMPU, secs(reg.Expires))})
 	return reg, nil
 }

@@ -278,6 +278,14 @@ func (u *UE) PCSCF() string {
 	return u.pcscf
 }
 
+// PCSCFSource says why the UE uses its P-CSCF: given, from the PCO of the
+// attach, from the ISIM's EF_PCSCF, or the lab's default ("" before Boot).
+func (u *UE) PCSCFSource() string {
+	u.bootMu.Lock()
+	defer u.bootMu.Unlock()
+	return u.pcscfWhy
+}
+
 // Contact returns the UE's contact URI ("" before Boot).
 func (u *UE) Contact() string {
 	u.bootMu.Lock()

@@ -148,6 +148,7 @@ func registerOnce(ctx context.Context, w io.Writer, u *ue.UE) (err error) {
 		fmt.Fprintf(w, "\nattached          %s on APN %s (EPS AKA%s), P-CSCF from the PCO %v\n", a.Addr, a.APN,
 			map[bool]string{true: ", after a resynchronisation", false: ""}[a.Resynchronised], a.PCSCF)
 	}
+	fmt.Fprintf(w, "\nP-CSCF            %s: %s\n", u.PCSCF(), u.PCSCFSource())
 	fmt.Fprint(w, "\n", reg, "\n")
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -163,6 +164,9 @@ func printUEEvent(w io.Writer, ev ue.Event) {
 	switch ev.Kind {
 	case ue.Registered:
 		fmt.Fprint(w, "\n", ev.Registration, "\n")
+		if ev.PCSCFSource != "" {
+			fmt.Fprintf(w, "P-CSCF            %s: %s\n", ev.Registration.PCSCF, ev.PCSCFSource)
+		}
 	case ue.Refreshed:
 		fmt.Fprintln(w, ev.Text)
 	case ue.RegState, ue.Subscribed, ue.SubscriptionFailed, ue.NetworkDeregistered, ue.Deregistered:
