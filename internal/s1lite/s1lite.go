@@ -61,6 +61,7 @@ func DecodeBearer(v []byte) (Bearer, error) {
 		return Bearer{}, fmt.Errorf("s1lite: bearer of %d bytes, want 11 (IPv4) or 23 (IPv6)", len(v))
 	}
 	addr, _ := netip.AddrFromSlice(v[7:])
+	addr = addr.Unmap() // an IPv4-mapped IPv6 address is the IPv4 address
 	return Bearer{EBI: v[0], TEID: binary.BigEndian.Uint32(v[1:5]),
 		Endpoint: netip.AddrPortFrom(addr, binary.BigEndian.Uint16(v[5:7]))}, nil
 }
