@@ -31,13 +31,14 @@ import (
 )
 
 // The demonstration a newcomer runs first (`make demo`): SIMs made and
-// provisioned in the HSS; the HSS, the S-CSCF and the P-CSCF started as
-// their own processes; Alice registers two devices and Bob one (his card
-// resynchronises); Bob calls Alice, both her devices ring, her phone
-// answers, SRTP voice flows both ways, Bob hangs up; everyone
-// de-registers and every process stops. A ladder of every SIP and
-// Diameter message is printed step by step, and the traces are left in
-// the lab directory: JSON, text ladder, Mermaid, pcap, keys.
+// provisioned in the HSS; the HSS, the S-CSCF, the P-CSCF and the EPC
+// started as their own processes; Alice's phone and Bob's attach over LTE
+// (his card resynchronises) and register through GTP-U, her tablet over
+// Wi-Fi; Bob calls Alice, both her devices ring, her phone answers, SRTP
+// voice flows both ways, Bob hangs up; everyone de-registers and every
+// process stops. A ladder of every message is printed step by step, and
+// the traces are left in the lab directory: JSON, text ladder, Mermaid,
+// pcapng, keys.
 func newDemoCmd() *cobra.Command {
 	var (
 		dir  string
@@ -45,15 +46,16 @@ func newDemoCmd() *cobra.Command {
 	)
 	c := &cobra.Command{
 		Use:   "demo [--dir DIR]",
-		Short: "Run the whole lab: HSS, S-CSCF, P-CSCF and three phones; IMS-AKA registration and a call with SRTP voice, step by step",
+		Short: "Run the whole lab: HSS, S-CSCF, P-CSCF, EPC and three phones; LTE attach, IMS-AKA registration and a call with SRTP voice, step by step",
 		Long: `Run the whole lab on loopback with no configuration: make SIM cards, provision them in the
-HSS, start the HSS, the S-CSCF and the P-CSCF as separate processes, register Alice on two
-devices and Bob (whose card is ahead of the HSS: resynchronisation), let Bob call Alice: both
-her devices ring, her phone answers, SRTP voice flows both ways, Bob hangs up; then everyone
-de-registers and every process stops. Each step is narrated with a ladder of its SIP and
-Diameter messages; at the end a summary, and the traces in DIR: trace.jsonl, ladder.txt,
-ladder.mmd (Mermaid), demo.pcap (tshark/Wireshark), keys.txt (SRTP keys, CK/IK).
-Exit code 0 only if every step succeeded.`,
+HSS, start the HSS, the S-CSCF, the P-CSCF and the EPC (MME + SGW/PGW) as separate processes;
+Alice's phone and Bob's attach over LTE (EPS AKA; Bob's card is ahead of the HSS:
+resynchronisation), get an address and the P-CSCF in the PCO and register through GTP-U; Alice's
+tablet registers over Wi-Fi; Bob calls Alice: both her devices ring, her phone answers, SRTP
+voice flows both ways, Bob hangs up; then everyone de-registers and detaches, and every process
+stops. Each step is narrated with a ladder of its NAS, GTPv2-C, SIP and Diameter messages; at the
+end a summary, and the traces in DIR: trace.jsonl, ladder.txt, ladder.mmd (Mermaid), demo.pcapng
+(tshark/Wireshark), keys.txt (SRTP keys, CK/IK). Exit code 0 only if every step succeeded.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
