@@ -63,9 +63,14 @@ func FindAll(m *diam.Message, name string) []*diam.AVP {
 	if err != nil {
 		return nil
 	}
+	return named(m.AVP, d.Code, d.VendorID)
+}
+
+// named returns the AVPs of a code and vendor.
+func named(avps []*diam.AVP, code, vendor uint32) []*diam.AVP {
 	var out []*diam.AVP
-	for _, a := range m.AVP {
-		if a.Code == d.Code && a.VendorID == d.VendorID {
+	for _, a := range avps {
+		if a.Code == code && a.VendorID == vendor {
 			out = append(out, a)
 		}
 	}
@@ -93,13 +98,7 @@ func Members(g *diam.AVP, app uint32, name string) []*diam.AVP {
 	if err != nil {
 		return nil
 	}
-	var out []*diam.AVP
-	for _, a := range grp.AVP {
-		if a.Code == d.Code && a.VendorID == d.VendorID {
-			out = append(out, a)
-		}
-	}
-	return out
+	return named(grp.AVP, d.Code, d.VendorID)
 }
 
 // String returns an AVP's value as text ("" if a is nil).
