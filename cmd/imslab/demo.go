@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -200,31 +199,6 @@ func topViaSentBy(raw []byte) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// freeLoopbackIP finds a loopback address (127.3.0.0/16) whose port is
-// free for UDP and TCP.
-func freeLoopbackIP(port int) (netip.Addr, error) {
-	var b [2]byte
-	for range 50 {
-		if _, err := rand.Read(b[:]); err != nil {
-			return netip.Addr{}, err
-		}
-		ip := netip.AddrFrom4([4]byte{127, 3, b[0], b[1] | 1})
-		a := netip.AddrPortFrom(ip, uint16(port)).String()
-		u, err := net.ListenPacket("udp", a)
-		if err != nil {
-			continue
-		}
-		t, err := net.Listen("tcp", a)
-		u.Close()
-		if err != nil {
-			continue
-		}
-		t.Close()
-		return ip, nil
-	}
-	return netip.Addr{}, fmt.Errorf("no loopback address with port %d free", port)
-}
-
 // traceSettle is how long the services take to flush their trace files.
 const traceSettle = 400 * time.Millisecond
 
@@ -366,7 +340,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string, talk time.Duration) (
 	}
 	// The P-CSCF on port 5060 of a loopback address of its own: the PCO
 	// gives the phones an address, they use port 5060 (TS 24.229 §9.2.1).
-	pcscfIP, err := freeLoopbackIP(5060)
+	pcscfIP, err := freeport.LoopbackIP(5060)
 	if err != nil {
 		return d.fail(err)
 	}

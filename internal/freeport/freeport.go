@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -22,8 +23,9 @@ import (
 const low = 20000
 
 var (
-	mu    sync.Mutex
-	taken = map[int]bool{} // handed out by this process: never twice
+	mu      sync.Mutex
+	taken   = map[int]bool{}        // handed out by this process: never twice
+	takenIP = map[netip.Addr]bool{} // likewise, LoopbackIP's addresses
 )
 
 // ephemeralStart reads the first port of the kernel's ephemeral range.
@@ -94,6 +96,27 @@ func free(host string, p int) bool {
 	}
 	t.Close()
 	return true
+}
+
+// LoopbackIP returns a loopback address of its own, in 127.3.0.0/16,
+// whose port is free for UDP and TCP: for a service that must listen on a
+// well-known port (a P-CSCF on 5060 named by address only, TS 24.229
+// §9.2.1) beside a lab that may already use it on 127.0.0.1.
+func LoopbackIP(port int) (netip.Addr, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	var b [2]byte
+	for range 200 {
+		if _, err := rand.Read(b[:]); err != nil {
+			return netip.Addr{}, err
+		}
+		ip := netip.AddrFrom4([4]byte{127, 3, b[0], b[1] | 1})
+		if !takenIP[ip] && free(ip.String(), port) {
+			takenIP[ip] = true
+			return ip, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("freeport: no address in 127.3.0.0/16 with port %d free for UDP and TCP", port)
 }
 
 // Describe says which range the ports come from (for error messages).

@@ -1,14 +1,13 @@
 package e2e
 
 import (
-	"crypto/rand"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/imslab/imslab/internal/cardfile"
+	"github.com/imslab/imslab/internal/freeport"
 )
 
 // The access network with every node its own process: imslab hss, scscf,
@@ -42,9 +41,11 @@ func TestAttachRegisterCallThroughEPC(t *testing.T) {
 	}
 	// The P-CSCF on port 5060 of a loopback address of its own: the PCO
 	// carries an address, the UE uses port 5060 (TS 24.229 §9.2.1).
-	var b [2]byte
-	_, _ = rand.Read(b[:])
-	pIP := fmt.Sprintf("127.2.%d.%d", b[0], b[1]|1)
+	ip, err := freeport.LoopbackIP(5060)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pIP := ip.String()
 	l.hssAddr, l.scscf, l.pcscf = freeAddr(t), freeAddr(t), pIP+":5060"
 	l.hss = start(t, "imslab hss", nil, "hss", "--db", l.db, "--listen", l.hssAddr, "--api", "-")
 	waitListen(t, l.hssAddr, l.hss)

@@ -2,12 +2,12 @@ package epc
 
 import (
 	"context"
-	"crypto/rand"
 	"log/slog"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/imslab/imslab/internal/freeport"
 	"github.com/imslab/imslab/internal/media"
 	"github.com/imslab/imslab/pcscf"
 	"github.com/imslab/imslab/scscf"
@@ -25,14 +25,15 @@ func TestRegisterAndCallThroughGTPU(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	// The P-CSCF on port 5060 (the PCO gives an address, TS 24.229 §9.2.1)
 	// of a loopback address of its own.
-	var b [2]byte
-	_, _ = rand.Read(b[:])
-	pIP := netip.AddrFrom4([4]byte{127, 1, b[0], b[1] | 1})
+	pIP, err := freeport.LoopbackIP(5060)
+	if err != nil {
+		t.Fatal(err)
+	}
 	core, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), Logger: log,
 		PCSCF: func(c *pcscf.Config) { c.Listen = netip.AddrPortFrom(pIP, 5060).String() },
 		SCSCF: func(c *scscf.Config) { c.TrustedPCSCF = []string{"127.0.0.0/8"} }})
 	if err != nil {
-		t.Skipf("no lab with a P-CSCF on %s:5060: %v", pIP, err)
+		t.Fatalf("a lab with a P-CSCF on %s:5060: %v", pIP, err)
 	}
 	t.Cleanup(func() {
 		if err := core.Close(); err != nil {
