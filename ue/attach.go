@@ -116,7 +116,12 @@ func Attach(ctx context.Context, cfg AttachConfig) (_ *Attachment, err error) {
 	if err := a.send(req, eps.Plain); err != nil {
 		return nil, err
 	}
-	plmn := plmnOf(id.MCC, id.MNC)
+	// The serving network's PLMN (TS 24.008 §10.5.1.13), the K_ASME
+	// derivation's SN id (TS 33.401 A.2): the UE attaches in its home network.
+	plmn, err := eps.PLMN{MCC: id.MCC, MNC: id.MNC}.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("ue: attach: the card's PLMN: %w", err)
+	}
 	var kasme []byte
 	var sgw s1lite.Bearer
 	for {
@@ -351,17 +356,4 @@ func (a *Attachment) close() {
 		_ = a.Plane.Close()
 	}
 	_ = a.conn.Close()
-}
-
-// plmnOf encodes the serving network's PLMN as TS 24.008 §10.5.1.13 (the
-// K_ASME derivation's SN id, TS 33.401 A.2): the UE attaches in its home
-// network.
-func plmnOf(mcc, mnc string) []byte {
-	d := func(s string, i int) byte {
-		if i < len(s) {
-			return s[i] - '0'
-		}
-		return 0x0F
-	}
-	return []byte{d(mcc, 1)<<4 | d(mcc, 0), d(mnc, 2)<<4 | d(mcc, 2), d(mnc, 1)<<4 | d(mnc, 0)}
 }

@@ -208,7 +208,7 @@ func (c *Call) Hangup(ctx context.Context) error {
 	c.mu.Unlock()
 	bye := c.newRequest(sip.BYE)
 	c.end("local", "hung up")
-	res, err := c.u.sendInDialog(ctx, bye)
+	res, err := c.u.send(ctx, bye)
 	if err != nil {
 		return fmt.Errorf("BYE: %w", err)
 	}

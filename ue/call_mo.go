@@ -258,7 +258,7 @@ func (u *UE) dropFork(inv *sip.Request, res *sip.Response) {
 	bye := c.newRequest(sip.BYE)
 	ctx, cancel := context.WithTimeout(u.callCtx, 10*time.Second)
 	defer cancel()
-	if _, err := u.sendInDialog(ctx, bye); err != nil {
+	if _, err := u.send(ctx, bye); err != nil {
 		u.log.Warn("could not end a second answer from another device", "call_id", c.callID, "err", err)
 	}
 }
@@ -282,7 +282,7 @@ func (u *UE) sendPrack(c *Call, inv *sip.Request, res *sip.Response, rseq uint32
 	pr.AppendHeader(sip.NewHeader("RAck", fmt.Sprintf("%d %d INVITE", rseq, inv.CSeq().SeqNo)))
 	ctx, cancel := context.WithTimeout(u.callCtx, 32*time.Second)
 	defer cancel()
-	res2, err := u.sendInDialog(ctx, pr)
+	res2, err := u.send(ctx, pr)
 	if err != nil {
 		u.log.Warn("PRACK failed", "call_id", c.callID, "err", err)
 		return
@@ -328,12 +328,6 @@ func (u *UE) stampVia(req *sip.Request) {
 	}
 	req.SetDestination(u.pcscf)
 	req.SetTransport(network)
-}
-
-// sendInDialog sends an in-dialog request through the P-CSCF and returns
-// the final response.
-func (u *UE) sendInDialog(ctx context.Context, req *sip.Request) (*sip.Response, error) {
-	return u.send(ctx, req)
 }
 
 // itoa is strconv.Itoa for uint32.

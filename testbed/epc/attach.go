@@ -22,7 +22,7 @@ import (
 // Accept with Activate Default EPS Bearer Context Request → the eNB's
 // downlink endpoint → Modify Bearer → Attach Complete.
 func (m *MME) attach(ctx context.Context, u *ueContext, log *slog.Logger) error {
-	first, err := m.receive(u, 0)
+	first, err := m.receive(u)
 	if err != nil {
 		return err
 	}
@@ -35,7 +35,7 @@ func (m *MME) attach(ctx context.Context, u *ueContext, log *slog.Logger) error 
 		if err := m.sendPlain(u, &eps.IdentityRequest{IdentityType: eps.IdentityIMSI}); err != nil {
 			return err
 		}
-		msg, err := m.receive(u, 0)
+		msg, err := m.receive(u)
 		if err != nil {
 			return err
 		}
@@ -154,7 +154,7 @@ func (m *MME) authenticate(ctx context.Context, u *ueContext, log *slog.Logger) 
 		if err := m.sendPlain(u, req); err != nil {
 			return nil, err
 		}
-		msg, err := m.receive(u, 0)
+		msg, err := m.receive(u)
 		if err != nil {
 			return nil, err
 		}
@@ -209,7 +209,7 @@ func (m *MME) securityMode(u *ueContext, capab eps.UENetworkCapability, kasme []
 		eps.IntegrityProtectedNewContext); err != nil {
 		return err
 	}
-	msg, err := m.receive(u, 0)
+	msg, err := m.receive(u)
 	if err != nil {
 		return err
 	}
@@ -226,9 +226,9 @@ func (m *MME) readFrame(u *ueContext) (s1lite.Frame, error) {
 	return s1lite.Read(u.conn)
 }
 
-// receive reads the next NAS message (unprotecting it once security is on).
-// A wait of 0 means the NAS timeout; attached UEs wait without one.
-func (m *MME) receive(u *ueContext, _ time.Duration) (eps.Message, error) {
+// receive reads the next NAS message (unprotecting it once security is on),
+// within the NAS timeout during the attach, without one once attached.
+func (m *MME) receive(u *ueContext) (eps.Message, error) {
 	for {
 		var f s1lite.Frame
 		var err error

@@ -89,25 +89,15 @@ func NewMME(cfg MMEConfig) (*MME, error) {
 	if cfg.Ciphering != nassec.EEA0 && cfg.Ciphering != nassec.EEA2 {
 		return nil, fmt.Errorf("epc: NAS ciphering %v: want EEA0 or 128-EEA2", cfg.Ciphering)
 	}
-	if len(cfg.MCC) != 3 || len(cfg.MNC) < 2 || len(cfg.MNC) > 3 {
-		return nil, fmt.Errorf("epc: PLMN %s/%s: want a 3-digit MCC and a 2- or 3-digit MNC", cfg.MCC, cfg.MNC)
+	plmn, err := eps.PLMN{MCC: cfg.MCC, MNC: cfg.MNC}.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("epc: PLMN %s/%s: %w (want a 3-digit MCC and a 2- or 3-digit MNC)", cfg.MCC, cfg.MNC, err)
 	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &MME{cfg: cfg, log: log, plmn: plmnBytes(cfg.MCC, cfg.MNC), ues: map[string]*ueContext{}}, nil
-}
-
-// plmnBytes encodes MCC/MNC as TS 24.008 §10.5.1.13 (MNC digit 3 F when 2 digits).
-func plmnBytes(mcc, mnc string) []byte {
-	d := func(s string, i int) byte {
-		if i < len(s) {
-			return s[i] - '0'
-		}
-		return 0x0F
-	}
-	return []byte{d(mcc, 1)<<4 | d(mcc, 0), d(mnc, 2)<<4 | d(mcc, 2), d(mnc, 1)<<4 | d(mnc, 0)}
+	return &MME{cfg: cfg, log: log, plmn: plmn, ues: map[string]*ueContext{}}, nil
 }
 
 // Addr is the s1lite listening address once Run listens.
@@ -259,7 +249,7 @@ func (m *MME) handle(ctx context.Context, conn net.Conn) {
 	}()
 	// Attached: wait for a detach (TS 24.301 §5.5.2.2) or the end.
 	for {
-		msg, err := m.receive(u, 0)
+		msg, err := m.receive(u)
 		if err != nil {
 			log.Info("UE gone: "+err.Error(), "imsi", u.imsi)
 			return
