@@ -72,7 +72,7 @@ func (m *MME) attach(ctx context.Context, u *ueContext, log *slog.Logger) error 
 	}
 	var pco []byte
 	if pdn.PCO != nil {
-		pco, _ = encodePCO(pdn.PCO)
+		pco, _ = pdn.PCO.Marshal() // the same value in NAS and GTPv2 (TS 29.274 §8.13)
 	}
 	u.ebi = 5
 	s, err := m.sgw.CreateSession(ctx, gw.CreateSessionParams{IMSI: u.imsi, MSISDN: ula.MSISDN, MCC: m.cfg.MCC, MNC: m.cfg.MNC,
@@ -93,7 +93,7 @@ func (m *MME) attach(ctx context.Context, u *ueContext, log *slog.Logger) error 
 		QoS: eps.EPSQoS{QCI: gw.DefaultQCI}, APN: apn,
 		PDNAddress: eps.PDNAddress{Type: eps.PDNTypeIPv4, IPv4: s.UE}}
 	if len(s.PCO) > 0 {
-		if p, err := decodePCO(s.PCO); err == nil {
+		if p, err := eps.ParsePCO(s.PCO); err == nil {
 			bearer.PCO = p
 		}
 	}
@@ -327,26 +327,4 @@ func (m *MME) newTMSI() uint32 {
 	var b [4]byte
 	binary.BigEndian.PutUint32(b[:], 0xC0000000|m.nextID)
 	return binary.BigEndian.Uint32(b[:])
-}
-
-// encodePCO and decodePCO carry a PCO between NAS and GTPv2: the same TS
-// 24.008 §10.5.6.3 value in both.
-func encodePCO(p *eps.PCO) ([]byte, error) {
-	g := gw.PCO{Protocol: p.Protocol}
-	for _, it := range p.Items {
-		g.Containers = append(g.Containers, gw.PCOContainer{ID: it.ID, Contents: it.Contents})
-	}
-	return g.Marshal(), nil
-}
-
-func decodePCO(b []byte) (*eps.PCO, error) {
-	g, err := gw.ParsePCO(b)
-	if err != nil {
-		return nil, err
-	}
-	p := &eps.PCO{Protocol: g.Protocol}
-	for _, it := range g.Containers {
-		p.Add(it.ID, it.Contents)
-	}
-	return p, nil
 }

@@ -66,6 +66,19 @@ func (p *PCO) IPv4(id uint16) []netip.Addr {
 	return out
 }
 
+// Marshal encodes the PCO value (octets 3 onwards): the same bytes in NAS
+// and in the GTPv2 PCO IE (type 78, TS 29.274 §8.13).
+func (p *PCO) Marshal() ([]byte, error) { return p.encode() }
+
+// ParsePCO decodes a PCO value, from NAS or from a GTPv2 PCO IE.
+func ParsePCO(b []byte) (*PCO, error) {
+	p, err := decodePCO(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: protocol configuration options: %w", ErrInvalidIE, err)
+	}
+	return p, nil
+}
+
 func (p *PCO) encode() ([]byte, error) {
 	if p.Protocol > 7 {
 		return nil, fmt.Errorf("%w: PCO configuration protocol %d does not fit 3 bits", ErrInvalidIE, p.Protocol)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/imslab/imslab/internal/nas/eps"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -357,8 +358,8 @@ func readCSResponse(r *message.CreateSessionResponse, p CreateSessionParams, tei
 	}
 	if r.PCO != nil {
 		s.PCO = append([]byte(nil), r.PCO.Payload...)
-		if pco, err := ParsePCO(s.PCO); err == nil {
-			s.PCSCF, s.DNS = pco.IPv4s(PCOPCSCFIPv4), pco.IPv4s(PCODNSIPv4)
+		if pco, err := eps.ParsePCO(s.PCO); err == nil {
+			s.PCSCF, s.DNS = pco.IPv4(eps.PCOPCSCFIPv4), pco.IPv4(eps.PCODNSIPv4)
 		}
 	}
 	return s, nil

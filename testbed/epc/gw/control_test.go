@@ -3,6 +3,7 @@ package gw
 import (
 	"bytes"
 	"errors"
+	"github.com/imslab/imslab/internal/nas/eps"
 	"net/netip"
 	"slices"
 	"testing"
@@ -27,7 +28,7 @@ func TestSessionLifecycle(t *testing.T) {
 	if err := c.Echo(ctx); err != nil {
 		t.Fatalf("Echo: %v", err)
 	}
-	s, err := c.CreateSession(ctx, CreateSessionParams{IMSI: imsi1, MSISDN: "15550001", PCO: RequestPCO(PCOPCSCFIPv4, PCODNSIPv4)})
+	s, err := c.CreateSession(ctx, CreateSessionParams{IMSI: imsi1, MSISDN: "15550001", PCO: RequestPCO(eps.PCOPCSCFIPv4, eps.PCODNSIPv4)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,10 +83,10 @@ func TestPCOOnlyWhenAsked(t *testing.T) {
 		want []byte
 	}{
 		{"no PCO", nil, nil},
-		{"DNS asked, none configured", RequestPCO(PCODNSIPv4), nil},
-		{"P-CSCF IPv6 asked (IPv4 PDN)", RequestPCO(PCOPCSCFIPv6), nil},
-		{"MTU asked", RequestPCO(PCOIPv4LinkMTU), []byte{0x80, 0, 0x10, 2, 0x05, 0x78}},
-		{"P-CSCF asked", RequestPCO(PCOIPAddrViaNAS, PCOPCSCFIPv4), []byte{0x80, 0, 0x0c, 4, 127, 0, 0, 1}},
+		{"DNS asked, none configured", RequestPCO(eps.PCODNSIPv4), nil},
+		{"P-CSCF IPv6 asked (IPv4 PDN)", RequestPCO(eps.PCOPCSCFIPv6), nil},
+		{"MTU asked", RequestPCO(eps.PCOIPv4LinkMTU), []byte{0x80, 0, 0x10, 2, 0x05, 0x78}},
+		{"P-CSCF asked", RequestPCO(eps.PCOIPAddressViaNAS, eps.PCOPCSCFIPv4), []byte{0x80, 0, 0x0c, 4, 127, 0, 0, 1}},
 	} {
 		s, err := c.CreateSession(ctx, CreateSessionParams{IMSI: imsi1, PCO: tc.pco})
 		if err != nil {

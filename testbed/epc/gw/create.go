@@ -3,6 +3,7 @@ package gw
 import (
 	"errors"
 	"fmt"
+	"github.com/imslab/imslab/internal/nas/eps"
 	"net"
 	"net/netip"
 	"strings"
@@ -45,7 +46,7 @@ type csr struct {
 	mmeTEID           uint32
 	ebi               uint8
 	cause             uint8 // 16, or 18 for an IPv4v6 request answered IPv4
-	pco               *PCO
+	pco               *eps.PCO
 	ambrUp, ambrDown  uint32
 }
 
@@ -115,10 +116,10 @@ func (g *Gateway) parseCSR(m *message.CreateSessionRequest) (csr, *rejection) {
 		}
 	}
 	if m.PCO != nil {
-		if p, err := ParsePCO(m.PCO.Payload); err != nil {
+		if p, err := eps.ParsePCO(m.PCO.Payload); err != nil {
 			g.log.Warn("PCO from the UE ignored", "imsi", r.imsi, "err", err)
 		} else {
-			r.pco = &p
+			r.pco = p
 		}
 	}
 	return r, nil
@@ -167,8 +168,8 @@ func (g *Gateway) createSession(m *message.CreateSessionRequest, from netip.Addr
 	var pco []byte
 	asked := "nothing"
 	if r.pco != nil {
-		pco = answerPCO(*r.pco, g.cfg.PCSCF, g.cfg.DNS, g.cfg.MTU)
-		asked = pcoAsked(*r.pco)
+		pco = answerPCO(r.pco, g.cfg.PCSCF, g.cfg.DNS, g.cfg.MTU)
+		asked = pcoAsked(r.pco)
 	}
 	ies := []*ie.IE{
 		ie.NewCause(r.cause, 0, 0, 0, nil),
@@ -206,9 +207,9 @@ func fteid(ifType uint8, teid uint32, a netip.Addr, instance uint8) *ie.IE {
 }
 
 // pcoAsked names the containers a UE asked for: "P-CSCF IPv4, DNS IPv4".
-func pcoAsked(p PCO) string {
+func pcoAsked(p *eps.PCO) string {
 	var names []string
-	for _, c := range p.Containers {
+	for _, c := range p.Items {
 		names = append(names, pcoName(c.ID))
 	}
 	if len(names) == 0 {
@@ -222,12 +223,12 @@ func pcoAnswer(b []byte) string {
 	if b == nil {
 		return "none"
 	}
-	p, err := ParsePCO(b)
+	p, err := eps.ParsePCO(b)
 	if err != nil {
 		return "invalid"
 	}
 	var parts []string
-	for _, c := range p.Containers {
+	for _, c := range p.Items {
 		v := fmt.Sprintf("% x", c.Contents)
 		if len(c.Contents) == 4 {
 			v = netip.AddrFrom4([4]byte(c.Contents)).String()
@@ -241,19 +242,19 @@ func pcoAnswer(b []byte) string {
 
 func pcoName(id uint16) string {
 	switch id {
-	case PCOPCSCFIPv6:
+	case eps.PCOPCSCFIPv6:
 		return "P-CSCF IPv6"
-	case PCOIMCNSignalling:
+	case eps.PCOIMCNSignalling:
 		return "IM CN subsystem signalling flag"
-	case PCODNSIPv6:
+	case eps.PCODNSIPv6:
 		return "DNS IPv6"
-	case PCOIPAddrViaNAS:
+	case eps.PCOIPAddressViaNAS:
 		return "IP address via NAS"
-	case PCOPCSCFIPv4:
+	case eps.PCOPCSCFIPv4:
 		return "P-CSCF IPv4"
-	case PCODNSIPv4:
+	case eps.PCODNSIPv4:
 		return "DNS IPv4"
-	case PCOIPv4LinkMTU:
+	case eps.PCOIPv4LinkMTU:
 		return "IPv4 link MTU"
 	}
 	return fmt.Sprintf("%04XH", id)

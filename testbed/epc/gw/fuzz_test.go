@@ -2,6 +2,7 @@ package gw
 
 import (
 	"bytes"
+	"github.com/imslab/imslab/internal/nas/eps"
 	"log/slog"
 	"net/netip"
 	"reflect"
@@ -16,24 +17,24 @@ import (
 // TestPCO: the PCO of TS 24.008 §10.5.6.3 in both directions, and what a
 // malformed one is.
 func TestPCO(t *testing.T) {
-	req := RequestPCO(PCOPCSCFIPv4, PCODNSIPv4)
+	req := RequestPCO(eps.PCOPCSCFIPv4, eps.PCODNSIPv4)
 	if want := []byte{0x80, 0x00, 0x0c, 0x00, 0x00, 0x0d, 0x00}; !bytes.Equal(req, want) {
 		t.Errorf("request % x, want % x", req, want)
 	}
-	p, err := ParsePCO(req)
-	if err != nil || !p.Has(PCOPCSCFIPv4) || !p.Has(PCODNSIPv4) || p.Has(PCOIPv4LinkMTU) {
+	p, err := eps.ParsePCO(req)
+	if err != nil || !p.Has(eps.PCOPCSCFIPv4) || !p.Has(eps.PCODNSIPv4) || p.Has(eps.PCOIPv4LinkMTU) {
 		t.Fatalf("ParsePCO: %+v %v", p, err)
 	}
 	ans := answerPCO(p, []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")}, nil, 1400)
-	a, err := ParsePCO(ans)
+	a, err := eps.ParsePCO(ans)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := a.IPv4s(PCOPCSCFIPv4); len(got) != 2 || got[1] != netip.MustParseAddr("127.0.0.2") {
+	if got := a.IPv4(eps.PCOPCSCFIPv4); len(got) != 2 || got[1] != netip.MustParseAddr("127.0.0.2") {
 		t.Errorf("P-CSCF addresses %v", got)
 	}
 	for _, bad := range [][]byte{nil, {0x00}, {0x80, 0x00}, {0x80, 0x00, 0x0c, 0x04, 127}} {
-		if _, err := ParsePCO(bad); err == nil {
+		if _, err := eps.ParsePCO(bad); err == nil {
 			t.Errorf("% x parsed", bad)
 		}
 	}
@@ -41,14 +42,18 @@ func TestPCO(t *testing.T) {
 
 // FuzzParsePCO: no input panics, and what parses re-encodes to itself.
 func FuzzParsePCO(f *testing.F) {
-	f.Add(RequestPCO(PCOPCSCFIPv4, PCODNSIPv4, PCOIPv4LinkMTU))
+	f.Add(RequestPCO(eps.PCOPCSCFIPv4, eps.PCODNSIPv4, eps.PCOIPv4LinkMTU))
 	f.Add([]byte{0x80, 0, 0x0c, 4, 127, 0, 0, 1, 0x80, 0x21, 0x10, 1, 0, 0, 0x10, 0x81, 6, 0, 0, 0, 0, 0x83, 6, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := ParsePCO(b)
+		p, err := eps.ParsePCO(b)
 		if err != nil {
 			return
 		}
-		q, err := ParsePCO(p.Marshal())
+		m, err := p.Marshal()
+		if err != nil {
+			t.Fatalf("%+v parsed but does not re-encode: %v", p, err)
+		}
+		q, err := eps.ParsePCO(m)
 		if err != nil || !reflect.DeepEqual(p, q) {
 			t.Fatalf("round trip: %+v → %+v (%v)", p, q, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"github.com/imslab/imslab/internal/nas/eps"
 	"io"
 	"net"
 	"net/netip"
@@ -26,7 +27,7 @@ type ue struct {
 func attach(t testing.TB, c *Client, imsi string, tr func(trace.Event)) ue {
 	t.Helper()
 	ctx := ctxT(t)
-	s, err := c.CreateSession(ctx, CreateSessionParams{IMSI: imsi, PCO: RequestPCO(PCOPCSCFIPv4)})
+	s, err := c.CreateSession(ctx, CreateSessionParams{IMSI: imsi, PCO: RequestPCO(eps.PCOPCSCFIPv4)})
 	if err != nil {
 		t.Fatal(err)
 	}
